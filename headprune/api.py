@@ -1,0 +1,101 @@
+"""The public entry point: ``prune``."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import nn
+
+from . import importance, surgery
+from .blocks import AttentionBlock, attention_blocks
+from .errors import RequestError, UnknownLayoutError
+from .plan import MODES, Plan, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
+from .report import LayerReport, PruneReport, count_parameters
+
+RECORD_ATTR = "_headprune_record"
+
+
+def prune(
+    model: nn.Module,
+    heads: Mapping[int, list[int]] | None = None,
+    *,
+    mode: str = "heads",
+    ratio: float | None = None,
+    dims=None,
+    gqa: str = "equal",
+    allow_inexact: bool = False,
+) -> PruneReport:
+    """Prune attention heads (``mode="heads"``) or head widths (``mode="head_dims"``) in place.
+
+    - ``heads={layer: [query head ids to remove]}`` or ``dims={layer: [dim ids]}`` (or one list
+      of dims for every layer), in the model's current numbering; or ``ratio`` to let headprune
+      choose by L2 weight magnitude (``gqa="equal"`` removes the same number of query heads per
+      kv group, ``gqa="groups"`` removes whole kv groups).
+    - Every attribute, private config copy and (when all layers agree) config field is synced.
+    - The whole request is validated first: a :class:`headprune.PruningError` leaves the model
+      bit-identical.
+    """
+    plan, blocks = make_plan(model, heads=heads, mode=mode, ratio=ratio, dims=dims, gqa=gqa,
+                             allow_inexact=allow_inexact)
+    return apply_plan(model, plan, blocks)
+
+
+def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="equal",
+              allow_inexact=False) -> tuple[Plan, list[AttentionBlock]]:
+    """Validate a request and return its plan without touching the model."""
+    if mode not in MODES:
+        raise RequestError(f"mode must be one of {MODES}, got {mode!r}")
+    explicit = heads if mode == "heads" else dims
+    other = dims if mode == "heads" else heads
+    if other is not None:
+        raise RequestError(f"mode={mode!r} takes {'heads' if mode == 'heads' else 'dims'}=, not "
+                           f"{'dims' if mode == 'heads' else 'heads'}=")
+    if (explicit is None) == (ratio is None):
+        raise RequestError("give exactly one of an explicit selection (heads=/dims=) or ratio=")
+    blocks = attention_blocks(model)
+    if ratio is not None:
+        ratio = check_ratio(ratio)
+        if mode == "heads":
+            explicit = select_heads(blocks, ratio, {b.layer: importance.head_scores(b) for b in blocks},
+                                    {b.layer: importance.group_scores(b) for b in blocks}, gqa)
+        else:
+            explicit = select_head_dims(blocks, ratio, {b.layer: importance.dim_scores(b) for b in blocks})
+    planner = plan_heads if mode == "heads" else plan_head_dims
+    plan = planner(blocks, explicit, allow_inexact=allow_inexact)
+    if plan.rope_pairs is not None:
+        _check_rotary(model, blocks)
+    return plan, blocks
+
+
+def _check_rotary(model, blocks) -> None:
+    half = next(b for b in blocks if b.family.rope is not None).rotary_dim // 2
+    rots = surgery.rotary_modules(model)
+    if not rots or any(r.inv_freq.shape[-1] != half for r in rots):
+        raise UnknownLayoutError(
+            f"expected rotary modules with {half} frequencies, found "
+            f"{[tuple(r.inv_freq.shape) for r in rots]}; head-dim pruning needs to slice them")
+
+
+def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None = None) -> PruneReport:
+    """Carry out a validated plan (also used to replay a saved record)."""
+    blocks = blocks if blocks is not None else attention_blocks(model)
+    before = [(b.num_heads, b.num_kv_heads, b.head_dim) for b in blocks]
+    params_before = count_parameters(model)
+    _record(model, plan)
+    surgery.apply(model, blocks, plan)
+    layers = tuple(
+        LayerReport(layer=b.layer, name=b.name, family=b.family.name,
+                    heads_before=h, heads_after=b.num_heads, kv_heads_before=kv, kv_heads_after=b.num_kv_heads,
+                    head_dim_before=d, head_dim_after=b.head_dim, kept_heads=lp.keep_heads,
+                    kept_kv_heads=lp.keep_kv_heads, kept_dims=lp.keep_dims)
+        for b, lp, (h, kv, d) in zip(blocks, plan.layers, before))
+    return PruneReport(plan.mode, layers, params_before, count_parameters(model))
+
+
+def _record(model: nn.Module, plan: Plan) -> None:
+    """Keep the original config and every plan, so a saved model can be rebuilt exactly."""
+    record = getattr(model, RECORD_ATTR, None)
+    if record is None:
+        config = getattr(model, "config", None)
+        record = {"original_config": config.to_dict() if hasattr(config, "to_dict") else None, "steps": []}
+        object.__setattr__(model, RECORD_ATTR, record)
+    record["steps"].append(plan.to_json())

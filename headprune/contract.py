@@ -1,0 +1,100 @@
+"""The protocol a pruner under test implements, so the conformance suite can drive it.
+
+A pruner is any object with::
+
+    name: str
+    version: str
+    capabilities: Capabilities
+    expected_failures: Mapping[str, str]   # optional: check name or test id pattern -> reason
+    def prune(self, model, request: PruneRequest) -> None      # in place
+    def save(self, model, directory) -> None                    # only if capabilities.save_load
+    def load(self, directory, fresh_model) -> nn.Module         # only if capabilities.save_load
+
+Register it under the entry-point group ``headprune.pruners`` or pass ``module:attribute``
+to ``pytest suites/ --pruner``. The attribute may be the pruner or a zero-argument factory.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from torch import nn
+
+ALL_FAMILIES = frozenset(
+    {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3", "timm-vit", "timm-deit", "timm-swin"}
+)
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """What to prune. ``heads``/``dims`` map a layer (attention block index) to the ids to remove,
+    numbered as the model is now; ``ratio`` lets the pruner choose."""
+
+    mode: str = "heads"                                   # "heads" | "head_dims"
+    heads: Mapping[int, tuple[int, ...]] | None = None
+    dims: Mapping[int, tuple[int, ...]] | None = None
+    ratio: float | None = None
+    gqa: str = "equal"                                    # ratio mode in GQA models: "equal" | "groups"
+    allow_inexact: bool = False
+
+    def describe(self) -> str:
+        sel = (f"ratio={self.ratio}" if self.ratio is not None
+               else f"heads={dict(self.heads)}" if self.heads is not None else f"dims={dict(self.dims)}")
+        extra = f", gqa={self.gqa!r}" if self.ratio is not None and self.gqa != "equal" else ""
+        inexact = ", allow_inexact=True" if self.allow_inexact else ""
+        return f"PruneRequest(mode={self.mode!r}, {sel}{extra}{inexact})"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    families: frozenset[str] = ALL_FAMILIES
+    modes: frozenset[str] = frozenset({"heads", "head_dims"})
+    gqa_strategies: frozenset[str] = frozenset({"equal", "groups"})
+    explicit: bool = True            # accepts heads=/dims=; False: ratio only
+    ratio: bool = True
+    save_load: bool = False
+    validates_requests: bool = False  # bad requests raise ValueError and leave the model unchanged
+    head_dims_rope: bool = True       # head_dims on RoPE models (pairs, rotary frequencies)
+
+    def supports(self, family: str, mode: str) -> bool:
+        return family in self.families and mode in self.modes
+
+
+@runtime_checkable
+class Pruner(Protocol):
+    name: str
+    version: str
+    capabilities: Capabilities
+
+    def prune(self, model: nn.Module, request: PruneRequest) -> None: ...
+
+
+@dataclass
+class ReferencePruner:
+    """headprune itself, behind the contract."""
+
+    name: str = "headprune"
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(save_load=True, validates_requests=True))
+    expected_failures: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        from . import __version__
+        return __version__
+
+    def prune(self, model: nn.Module, request: PruneRequest) -> None:
+        from .api import prune
+        prune(model, heads=request.heads, dims=request.dims, mode=request.mode, ratio=request.ratio,
+              gqa=request.gqa, allow_inexact=request.allow_inexact)
+
+    def save(self, model: nn.Module, directory) -> None:
+        from .persistence import save
+        save(model, directory)
+
+    def load(self, directory, fresh_model: nn.Module) -> nn.Module:
+        from .persistence import load
+        return load(directory, model=fresh_model)
+
+
+reference = ReferencePruner()

@@ -1,0 +1,53 @@
+"""Errors raised for requests that cannot be carried out.
+
+Every error derives from ``ValueError`` so callers can catch bad input generically,
+and every one is raised while *planning*, before any tensor is touched: a refused
+request leaves the model bit-identical.
+"""
+from __future__ import annotations
+
+
+class PruningError(ValueError):
+    """A pruning request that cannot be carried out. Names the layer and the rule."""
+
+    rule = "pruning request"
+
+    def __init__(self, message: str, *, layer: int | None = None, block: str | None = None):
+        self.layer = layer
+        self.block = block
+        where = ""
+        if layer is not None:
+            where = f"layer {layer}" + (f" ({block})" if block else "") + ": "
+        super().__init__(f"{where}{message} [rule: {self.rule}]")
+
+
+class UnknownLayoutError(PruningError):
+    rule = "known attention layout"
+
+
+class LayerIndexError(PruningError):
+    rule = "layer index in range"
+
+
+class HeadIndexError(PruningError):
+    rule = "head index in range"
+
+
+class EmptyLayerError(PruningError):
+    rule = "keep at least one head (or one dim) per layer"
+
+
+class GQAPairingError(PruningError):
+    rule = "GQA: every kept kv head keeps the same number of query heads"
+
+
+class RopePairError(PruningError):
+    rule = "RoPE: remove dims in pairs (i, i + rotary_dim/2), the same set in every layer"
+
+
+class InexactPruningError(PruningError):
+    rule = "exactness (pass allow_inexact=True to accept an approximation)"
+
+
+class RequestError(PruningError):
+    rule = "well-formed request"

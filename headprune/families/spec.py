@@ -1,0 +1,89 @@
+"""The vocabulary of a family description.
+
+A :class:`Family` says, for one attention layout, where its projections are, which
+parameters carry one entry per head or per head dimension, which attributes and
+config fields mirror the head counts, and how RoPE is applied. The surgery in
+:mod:`headprune.surgery` reads nothing else, so supporting a new layout means writing
+one of these, not new slicing code.
+
+Quantities (the ``value`` of :class:`Attr` and :class:`ConfigField`) are computed from
+the block as it is after surgery:
+
+``heads``        query heads                ``kv_heads``   key/value heads
+``head_dim``     width of one head          ``groups``     heads // kv_heads
+``q_width``      heads * head_dim           ``scaling``    the softmax scale (see surgery)
+``rotary_dim``   rotated dims per head      ``rotary_fraction``  rotary_dim / head_dim
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+QUANTITIES = frozenset(
+    {"heads", "kv_heads", "head_dim", "groups", "q_width", "scaling", "rotary_dim", "rotary_fraction"}
+)
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A module attribute (dotted path from the attention module) that mirrors the layout."""
+
+    path: str
+    value: str
+
+    def __post_init__(self):
+        assert self.value in QUANTITIES, self.value
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """A field of the model config, synced when every block it describes agrees.
+
+    ``per_stage``: the field is a list with one entry per stage (Swin's ``num_heads``).
+    A dotted ``name`` reaches into a dict field (``rope_parameters.partial_rotary_factor``).
+    """
+
+    name: str
+    value: str
+    per_stage: bool = False
+
+    def __post_init__(self):
+        assert self.value in QUANTITIES, self.value
+
+
+@dataclass(frozen=True)
+class Rope:
+    """Llama-style ``rotate_half`` RoPE: dim i pairs with i + rotary_dim/2.
+
+    ``rotary_dim_attr``: attribute holding the rotated width when only part of each head
+    is rotated (Phi's ``rotary_ndims``); ``None`` means the whole head rotates.
+    Frequencies live in model-level modules holding ``inv_freq`` buffers.
+    """
+
+    rotary_dim_attr: str | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    classes: tuple[str, ...]          # qualified class names of the attention module
+    o: str                            # output projection (its input columns are per head)
+    q: str | None = None              # separate projections ...
+    k: str | None = None
+    v: str | None = None
+    qkv: str | None = None            # ... or one fused projection, rows [q | k | v]
+    head_dim_attr: str | None = None  # where the module keeps its head width; None: derive from per_head
+    per_head: tuple[str, ...] = ()    # parameters with one entry per query head in their last dim
+    qk_norms: tuple[str, ...] = ()    # modules normalising over one head's dims (q first if present)
+    width_norm: str | None = None     # a norm over all heads' channels (timm scale_norm): never exact
+    o_aligned: tuple[str, ...] = ()   # linears whose output rows align with the o input (timm gate)
+    attrs: tuple[Attr, ...] = ()
+    config_fields: tuple[ConfigField, ...] = ()
+    private_config: tuple[ConfigField, ...] = ()  # fields read from the module's own `config`
+    rope: Rope | None = None
+    stage_pattern: str | None = None  # regex with one group: the stage index in the module name
+    notes: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def fused(self) -> bool:
+        return self.qkv is not None

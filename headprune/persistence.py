@@ -1,0 +1,87 @@
+"""Save a pruned model and load it back exactly.
+
+Stock model classes cannot rebuild non-uniform (or, for several families, any) pruned
+shapes from their config (attention-map §6, §8). So a save holds the weights plus the
+record of every plan; a load builds the original architecture, replays the plans, then
+loads the weights strictly.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from .api import RECORD_ATTR, apply_plan
+from .blocks import attention_blocks
+from .errors import RequestError
+from .plan import Plan
+
+RECORD_FILE = "headprune.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = 1
+
+
+def save(model: nn.Module, directory) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    record = getattr(model, RECORD_ATTR, None) or {"original_config": None, "steps": []}
+    cls = type(model)
+    config = getattr(model, "config", None)
+    payload = {
+        "format": FORMAT,
+        "model_class": f"{cls.__module__}:{cls.__qualname__}",
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+        "original_config": record["original_config"],
+        "steps": record["steps"],
+    }
+    (directory / RECORD_FILE).write_text(json.dumps(payload, indent=1))
+    save_model(model, str(directory / WEIGHTS_FILE))
+    return directory
+
+
+def load(directory, model: nn.Module | None = None) -> nn.Module:
+    """Load a saved pruned model.
+
+    ``model``: a freshly built, unpruned model of the same architecture (needed for models
+    without a config, such as timm's). Hugging Face models are rebuilt from the saved config.
+    """
+    directory = Path(directory)
+    payload = json.loads((directory / RECORD_FILE).read_text())
+    if payload.get("format") != FORMAT:
+        raise RequestError(f"{directory / RECORD_FILE} has format {payload.get('format')!r}, expected {FORMAT}")
+    if model is None:
+        model = _rebuild(payload)
+    if getattr(model, RECORD_ATTR, None):
+        raise RequestError("load() needs an unpruned model to replay the saved plans onto")
+    for step in payload["steps"]:
+        replay(model, Plan.from_json(step))
+    load_model(model, str(directory / WEIGHTS_FILE), strict=True)
+    return model.eval()
+
+
+def replay(model: nn.Module, plan: Plan) -> None:
+    blocks = attention_blocks(model)
+    if len(blocks) != len(plan.layers):
+        raise RequestError(f"the saved plan covers {len(plan.layers)} attention blocks, the model has {len(blocks)}")
+    for block, lp in zip(blocks, plan.layers):
+        if (max(lp.keep_heads, default=-1) >= block.num_heads or max(lp.keep_dims, default=-1) >= block.head_dim
+                or max(lp.keep_kv_heads, default=-1) >= block.num_kv_heads):
+            raise RequestError("the saved plan does not fit this model", layer=block.layer, block=block.name)
+    apply_plan(model, plan, blocks)
+
+
+def _rebuild(payload) -> nn.Module:
+    if payload.get("original_config") is None:
+        raise RequestError("this save has no config to rebuild from: pass model=<fresh unpruned model>")
+    module_name, _, qualname = payload["model_class"].partition(":")
+    cls = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    config = cls.config_class.from_dict(payload["original_config"])
+    model = cls(config)
+    if payload.get("attn_implementation") and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(payload["attn_implementation"])
+    return model

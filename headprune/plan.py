@@ -1,0 +1,291 @@
+"""What each block keeps: built from a request, validated as a whole before any surgery."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .blocks import AttentionBlock
+from .errors import (
+    EmptyLayerError,
+    GQAPairingError,
+    HeadIndexError,
+    InexactPruningError,
+    LayerIndexError,
+    RequestError,
+    RopePairError,
+)
+
+MODES = ("heads", "head_dims")
+GQA_STRATEGIES = ("equal", "groups")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Indices (in the block's current numbering) that survive, in their original order."""
+
+    layer: int
+    keep_heads: tuple[int, ...]
+    keep_kv_heads: tuple[int, ...]
+    keep_dims: tuple[int, ...]       # kept dims of every head, in q, k and v alike
+    rotary_dim: int | None = None    # rotated dims per head after surgery (RoPE families)
+
+    def is_identity(self, block: AttentionBlock) -> bool:
+        return (self.keep_heads == tuple(range(block.num_heads))
+                and self.keep_kv_heads == tuple(range(block.num_kv_heads))
+                and self.keep_dims == tuple(range(block.head_dim)))
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "keep_heads": list(self.keep_heads),
+                "keep_kv_heads": list(self.keep_kv_heads), "keep_dims": list(self.keep_dims),
+                "rotary_dim": self.rotary_dim}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> LayerPlan:
+        return cls(layer=int(data["layer"]), keep_heads=tuple(data["keep_heads"]),
+                   keep_kv_heads=tuple(data["keep_kv_heads"]), keep_dims=tuple(data["keep_dims"]),
+                   rotary_dim=data.get("rotary_dim"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    layers: tuple[LayerPlan, ...]           # one per block, in block order
+    rope_pairs: tuple[int, ...] | None = None  # kept frequency indices (head_dims in RoPE models)
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "layers": [lp.to_json() for lp in self.layers],
+                "rope_pairs": None if self.rope_pairs is None else list(self.rope_pairs)}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Plan:
+        pairs = data.get("rope_pairs")
+        return cls(mode=data["mode"], layers=tuple(LayerPlan.from_json(lp) for lp in data["layers"]),
+                   rope_pairs=None if pairs is None else tuple(pairs))
+
+
+def identity(block: AttentionBlock) -> LayerPlan:
+    return LayerPlan(block.layer, tuple(range(block.num_heads)), tuple(range(block.num_kv_heads)),
+                     tuple(range(block.head_dim)), block.rotary_dim)
+
+
+# -- request normalisation -------------------------------------------------------------
+
+def _layer_index(blocks: Sequence[AttentionBlock], key) -> int:
+    if isinstance(key, bool) or not isinstance(key, int):
+        try:
+            if isinstance(key, str) and key.lstrip("-").isdigit():
+                key = int(key)
+            else:
+                raise TypeError
+        except TypeError:
+            raise RequestError(f"layer keys must be integers, got {key!r}") from None
+    n = len(blocks)
+    if not -n <= key < n:
+        raise LayerIndexError(f"layer {key} does not exist; the model has {n} attention blocks (0..{n - 1})",
+                              layer=key)
+    return key % n
+
+
+def _indices(values, *, layer: AttentionBlock, what: str, bound: int, error=HeadIndexError) -> set[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise RequestError(f"{what} to remove must be a list of integers, got {values!r}",
+                           layer=layer.layer, block=layer.name)
+    out = set()
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise RequestError(f"{what} ids must be integers, got {v!r}", layer=layer.layer, block=layer.name)
+        if not 0 <= v < bound:
+            raise error(f"{what} {v} is out of range: this layer has {bound} {what}s (0..{bound - 1})",
+                        layer=layer.layer, block=layer.name)
+        out.add(v)
+    return out
+
+
+def _per_layer(blocks, request) -> dict[int, object]:
+    """``{layer: ids}`` from a mapping (negative keys allowed) or one list for every layer."""
+    if isinstance(request, Mapping):
+        out: dict[int, object] = {}
+        for key, ids in request.items():
+            idx = _layer_index(blocks, key)
+            if idx in out:
+                raise RequestError(f"layer {idx} is given twice (as {key!r})", layer=idx)
+            out[idx] = ids
+        return out
+    return {b.layer: request for b in blocks}
+
+
+# -- whole heads -------------------------------------------------------------------------
+
+def plan_heads(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: bool = False) -> Plan:
+    """Plan removing query heads ``remove`` = ``{layer: [head ids]}``.
+
+    GQA rule: afterwards every kv head that keeps any query head keeps the same number of
+    them; a kv head whose query heads are all removed goes with them.
+    """
+    per_layer = _per_layer(blocks, remove)
+    layers = []
+    for block in blocks:
+        ids = per_layer.get(block.layer, ())
+        removed = _indices(ids, layer=block, what="head", bound=block.num_heads)
+        if removed:
+            _check_exact_heads(block, allow_inexact)
+        layers.append(_plan_block_heads(block, removed))
+    return Plan("heads", tuple(layers))
+
+
+def _check_exact_heads(block: AttentionBlock, allow_inexact: bool) -> None:
+    if block.width_norm() is not None and not allow_inexact:
+        raise InexactPruningError(
+            f"{block.family.width_norm!r} normalises over all heads' channels, so removing heads "
+            "changes its statistics", layer=block.layer, block=block.name)
+
+
+def _plan_block_heads(block: AttentionBlock, removed: set[int]) -> LayerPlan:
+    h, kv, g = block.num_heads, block.num_kv_heads, block.groups
+    if len(removed) == h:
+        raise EmptyLayerError(f"removing all {h} heads would leave the layer empty",
+                              layer=block.layer, block=block.name)
+    kept_per_group = {grp: [q for q in range(grp * g, (grp + 1) * g) if q not in removed] for grp in range(kv)}
+    sizes = {grp: len(qs) for grp, qs in kept_per_group.items() if qs}
+    if len(set(sizes.values())) > 1:
+        detail = ", ".join(f"kv head {grp}: {n}/{g}" for grp, n in sorted(sizes.items()))
+        raise GQAPairingError(
+            f"query heads kept per kv group would be unequal ({detail}); remove whole groups "
+            "or the same number of query heads from every group", layer=block.layer, block=block.name)
+    keep_kv = tuple(sorted(sizes))
+    keep_heads = tuple(q for grp in keep_kv for q in kept_per_group[grp])
+    return LayerPlan(block.layer, keep_heads, keep_kv, tuple(range(block.head_dim)), block.rotary_dim)
+
+
+# -- head dims ---------------------------------------------------------------------------
+
+def plan_head_dims(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: bool = False) -> Plan:
+    """Plan removing dims ``remove`` (``{layer: [dim ids]}`` or one list for every layer) from every head.
+
+    RoPE families: dims go in pairs (i, i + r/2) inside the rotated part, and the same set
+    in every layer, because one rotary module serves the whole model.
+    """
+    per_layer = _per_layer(blocks, remove)
+    rope_blocks = [b for b in blocks if b.family.rope is not None]
+    removed_by_layer = {}
+    for block in blocks:
+        removed = _indices(per_layer.get(block.layer, ()), layer=block, what="dim", bound=block.head_dim)
+        if len(removed) == block.head_dim:
+            raise EmptyLayerError(f"removing all {block.head_dim} dims would leave every head empty",
+                                  layer=block.layer, block=block.name)
+        if removed and not allow_inexact:
+            norms = [p for p, _ in block.qk_norms()]
+            if block.width_norm() is not None:
+                norms.append(block.family.width_norm)
+            if norms:
+                raise InexactPruningError(
+                    f"{', '.join(norms)} normalise over the dims being removed, so the kept dims "
+                    "change value", layer=block.layer, block=block.name)
+        removed_by_layer[block.layer] = removed
+
+    rope_pairs = None
+    if rope_blocks:
+        rope_pairs = _check_rope(rope_blocks, removed_by_layer)
+    layers = []
+    for block in blocks:
+        removed = removed_by_layer[block.layer]
+        keep = tuple(i for i in range(block.head_dim) if i not in removed)
+        r = block.rotary_dim
+        if r is not None:
+            r -= sum(1 for i in removed if i < r)
+        layers.append(LayerPlan(block.layer, tuple(range(block.num_heads)), tuple(range(block.num_kv_heads)),
+                                keep, r))
+    if rope_pairs is not None and len(rope_pairs) == rope_blocks[0].rotary_dim // 2:
+        rope_pairs = None  # no frequency is removed
+    return Plan("head_dims", tuple(layers), rope_pairs)
+
+
+def _check_rope(rope_blocks, removed_by_layer) -> tuple[int, ...]:
+    first = rope_blocks[0]
+    r = first.rotary_dim
+    ref = {i for i in removed_by_layer[first.layer] if i < r}
+    for block in rope_blocks:
+        rotated = {i for i in removed_by_layer[block.layer] if i < block.rotary_dim}
+        if block.rotary_dim != r or rotated != ref:
+            raise RopePairError(
+                f"rotated dims removed here {sorted(rotated)} differ from layer {first.layer}'s {sorted(ref)}; "
+                "the rotary frequencies are shared by every layer", layer=block.layer, block=block.name)
+        half = r // 2
+        unpaired = sorted(i for i in rotated if ((i + half) % r) not in rotated)
+        if unpaired:
+            partners = [(i, (i + half) % r) for i in unpaired]
+            raise RopePairError(f"dims {unpaired} are removed without their RoPE partners {partners}",
+                                layer=block.layer, block=block.name)
+    if len(ref) == r:
+        raise EmptyLayerError("removing every rotated dim pair is not supported", layer=first.layer,
+                              block=first.name)
+    return tuple(p for p in range(r // 2) if p not in ref)
+
+
+# -- selection by importance -----------------------------------------------------------
+
+def round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def check_ratio(ratio) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio < 1.0:
+        raise RequestError(f"ratio must be a number in [0, 1), got {ratio!r}")
+    return float(ratio)
+
+
+def _lowest(scores, candidates: Sequence[int], n: int) -> list[int]:
+    """The ``n`` candidates with the lowest score; ties go to the lower index."""
+    return sorted(sorted(candidates, key=lambda i: (float(scores[i]), i))[:n])
+
+
+def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "equal") -> dict[int, list[int]]:
+    """Heads to remove per layer for ``ratio``, lowest score first.
+
+    ``equal``: the same number of query heads from every kv group (all heads when the
+    layer has one kv head per query head or one kv head in all). ``groups``: whole kv groups.
+    """
+    if gqa not in GQA_STRATEGIES:
+        raise RequestError(f"gqa must be one of {GQA_STRATEGIES}, got {gqa!r}")
+    remove = {}
+    for block in blocks:
+        h, kv, g = block.num_heads, block.num_kv_heads, block.groups
+        hs = head_scores[block.layer]
+        if gqa == "groups" or g == 1 or kv == 1:
+            if gqa == "groups" and g > 1:
+                gs = group_scores[block.layer]
+                n = round_half_up(kv * ratio)
+                groups = _lowest(gs, range(kv), n)
+                chosen = [q for grp in groups for q in range(grp * g, (grp + 1) * g)]
+            else:
+                chosen = _lowest(hs, range(h), round_half_up(h * ratio))
+        else:
+            n = round_half_up(g * ratio)
+            chosen = sorted(q for grp in range(kv) for q in _lowest(hs, range(grp * g, (grp + 1) * g), n))
+        remove[block.layer] = chosen
+    return remove
+
+
+def select_head_dims(blocks, ratio: float, dim_scores) -> dict[int, list[int]]:
+    """Dims to remove per layer for ``ratio``. RoPE: whole pairs, scored over all layers."""
+    remove: dict[int, list[int]] = {}
+    rope_blocks = [b for b in blocks if b.family.rope is not None]
+    shared_pairs: list[int] = []
+    if rope_blocks:
+        r = rope_blocks[0].rotary_dim
+        half = r // 2
+        pair_score = [sum(float(dim_scores[b.layer][p]) + float(dim_scores[b.layer][p + half])
+                          for b in rope_blocks) for p in range(half)]
+        n = min(round_half_up(half * ratio), half - 1)
+        for p in _lowest(pair_score, range(half), n):
+            shared_pairs += [p, p + half]
+    for block in blocks:
+        d, r = block.head_dim, block.rotary_dim
+        if r is None:
+            remove[block.layer] = _lowest(dim_scores[block.layer], range(d), round_half_up(d * ratio))
+        else:
+            free = range(r, d)  # pass-through dims of partial rotary
+            chosen = _lowest(dim_scores[block.layer], free, round_half_up(len(free) * ratio))
+            remove[block.layer] = sorted(shared_pairs + chosen)
+    return remove

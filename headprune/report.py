@@ -1,0 +1,56 @@
+"""What a prune call did, per layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    layer: int
+    name: str
+    family: str
+    heads_before: int
+    heads_after: int
+    kv_heads_before: int
+    kv_heads_after: int
+    head_dim_before: int
+    head_dim_after: int
+    kept_heads: tuple[int, ...]     # query heads kept, numbered as before this call
+    kept_kv_heads: tuple[int, ...]
+    kept_dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    mode: str
+    layers: tuple[LayerReport, ...]
+    params_before: int
+    params_after: int
+
+    @property
+    def kept_heads(self) -> dict[int, tuple[int, ...]]:
+        return {lr.layer: lr.kept_heads for lr in self.layers}
+
+    @property
+    def removed_heads(self) -> dict[int, tuple[int, ...]]:
+        return {lr.layer: tuple(h for h in range(lr.heads_before) if h not in lr.kept_heads)
+                for lr in self.layers if lr.heads_after != lr.heads_before}
+
+    @property
+    def kept_dims(self) -> dict[int, tuple[int, ...]]:
+        return {lr.layer: lr.kept_dims for lr in self.layers}
+
+    def __str__(self) -> str:
+        lines = [f"headprune report ({self.mode}): parameters {self.params_before:,} -> {self.params_after:,}",
+                 f"{'layer':>5}  {'heads':>7}  {'kv':>7}  {'head_dim':>8}  block"]
+        for lr in self.layers:
+            lines.append(f"{lr.layer:>5}  {lr.heads_before:>3}->{lr.heads_after:<3}  "
+                         f"{lr.kv_heads_before:>3}->{lr.kv_heads_after:<3}  "
+                         f"{lr.head_dim_before:>3}->{lr.head_dim_after:<4}  {lr.name}")
+        return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""Registry of tiny random models ("the zoo").
+
+Each :class:`Case` describes one model: its family, where its attention
+lives (per-block head counts, head_dim), feature tags, and how to make
+deterministic inputs for it.  :func:`build` returns a fresh fp32, eval-mode
+CPU copy of a per-process prototype (built once under ``torch.manual_seed(0)``)
+with the requested attention backend applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import torch
+
+from . import hf, timm_models
+
+FAMILIES = frozenset(
+    {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3",
+     "timm-vit", "timm-deit", "timm-swin"}
+)
+TAGS = frozenset(
+    {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
+     "rel_pos_bias", "qkv_bias", "distilled"}
+)
+BACKENDS = ("eager", "sdpa")
+SEED = 0
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to make inputs for a case (kept next to the config values it mirrors)."""
+
+    vocab_size: Optional[int] = None      # text
+    pad_token_id: Optional[int] = None    # text
+    padding_side: Optional[str] = None    # text: "left" (causal) or "right"
+    token_type_ids: bool = False          # text (BERT)
+    image_size: Optional[int] = None      # vision (square, 3 channels)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    source: str
+    modality: str
+    num_layers: int
+    num_heads: tuple[int, ...]
+    num_kv_heads: tuple[int, ...]
+    head_dim: int
+    generative: bool
+    tags: frozenset[str]
+    builder: Callable[[], torch.nn.Module] = field(repr=False)
+    inputs: InputSpec = field(default=InputSpec(), repr=False)
+
+    def __post_init__(self):
+        if self.source not in ("hf", "timm"):
+            raise ValueError(f"{self.name}: bad source {self.source!r}")
+        if self.modality not in ("text", "vision"):
+            raise ValueError(f"{self.name}: bad modality {self.modality!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: bad family {self.family!r}")
+        if not self.tags <= TAGS:
+            raise ValueError(f"{self.name}: unknown tags {sorted(self.tags - TAGS)}")
+        if not (len(self.num_heads) == len(self.num_kv_heads) == self.num_layers):
+            raise ValueError(f"{self.name}: per-block head tuples must have num_layers entries")
+
+    def make_inputs(self, batch: int = 2, seq_len: int = 7, pad: int = 2,
+                    seed: int = 0) -> dict[str, torch.Tensor]:
+        """Deterministic model inputs (a function of the arguments only).
+
+        Text: ``input_ids`` int64 [batch, seq_len] in [1, vocab) and
+        ``attention_mask``; the last row has ``pad`` padding positions (mask 0,
+        id = pad_token_id), on the left for generative cases and on the right
+        otherwise.  BERT also gets ``token_type_ids`` (zeros).
+        Vision: ``pixel_values`` [batch, 3, S, S] from randn (seq_len/pad ignored).
+        """
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        g = torch.Generator().manual_seed(seed)
+        spec = self.inputs
+        if self.modality == "vision":
+            s = spec.image_size
+            return {"pixel_values": torch.randn(batch, 3, s, s, generator=g, dtype=torch.float32)}
+
+        if seq_len < 1:
+            raise ValueError("seq_len must be >= 1")
+        if not 0 <= pad < seq_len:
+            raise ValueError(f"pad must be in [0, seq_len) so every row keeps a real token; got {pad}")
+        ids = torch.randint(1, spec.vocab_size, (batch, seq_len), generator=g, dtype=torch.int64)
+        mask = torch.ones(batch, seq_len, dtype=torch.int64)
+        if pad > 0:
+            cols = slice(0, pad) if spec.padding_side == "left" else slice(seq_len - pad, seq_len)
+            mask[-1, cols] = 0
+            ids[-1, cols] = spec.pad_token_id
+        out = {"input_ids": ids, "attention_mask": mask}
+        if spec.token_type_ids:
+            out["token_type_ids"] = torch.zeros(batch, seq_len, dtype=torch.int64)
+        return out
+
+
+# --------------------------------------------------------------- the cases
+
+_LM = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="left")
+_BERT = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right",
+                  token_type_ids=True)
+_IMG32 = InputSpec(image_size=32)
+_IMG64 = InputSpec(image_size=64)
+
+
+def _u(n: int, layers: int = 2) -> tuple[int, ...]:
+    return (n,) * layers
+
+
+def _vision(name, family, source, builder, num_heads, head_dim, tags, inputs):
+    return Case(name, family, source, "vision", len(num_heads), num_heads, num_heads,
+                head_dim, False, frozenset(tags), builder, inputs)
+
+
+def _lm(name, family, builder, heads, kv, head_dim, tags):
+    return Case(name, family, "hf", "text", 2, _u(heads), _u(kv), head_dim, True,
+                frozenset(tags), builder, _LM)
+
+
+_CASES: tuple[Case, ...] = (
+    # HF vision
+    _vision("vit", "vit", "hf", hf.build_vit, _u(4), 8, {"qkv_bias"}, _IMG32),
+    _vision("deit", "deit", "hf", hf.build_deit, _u(4), 8, {"qkv_bias", "distilled"}, _IMG32),
+    _vision("swin", "swin", "hf", hf.build_swin, (2, 2, 4, 4), 8,
+            {"qkv_bias", "rel_pos_bias"}, _IMG64),
+    # HF text
+    Case("bert", "bert", "hf", "text", 2, _u(4), _u(4), 8, False,
+         frozenset({"qkv_bias"}), hf.build_bert, _BERT),
+    _lm("llama", "llama", hf.build_llama, 4, 4, 8, {"rope"}),
+    _lm("llama-gqa", "llama", hf.build_llama_gqa, 8, 2, 8, {"gqa", "rope"}),
+    _lm("llama-mqa", "llama", hf.build_llama_mqa, 8, 1, 8, {"gqa", "mqa", "rope"}),
+    _lm("phi", "phi", hf.build_phi, 4, 4, 16, {"rope", "partial_rotary", "qkv_bias"}),
+    _lm("phi3", "phi3", hf.build_phi3, 4, 4, 8, {"fused_qkv", "rope"}),
+    _lm("phi3-gqa", "phi3", hf.build_phi3_gqa, 8, 2, 8, {"fused_qkv", "gqa", "rope"}),
+    _lm("qwen2", "qwen2", hf.build_qwen2, 8, 2, 8, {"gqa", "rope", "qkv_bias"}),
+    _lm("qwen3", "qwen3", hf.build_qwen3, 8, 2, 8, {"gqa", "rope", "qk_norm"}),
+    # timm
+    _vision("timm-vit", "timm-vit", "timm", timm_models.build_timm_vit, _u(4), 8,
+            {"fused_qkv", "qkv_bias"}, _IMG32),
+    _vision("timm-deit", "timm-deit", "timm", timm_models.build_timm_deit, _u(4), 8,
+            {"fused_qkv", "qkv_bias", "distilled"}, _IMG32),
+    _vision("timm-swin", "timm-swin", "timm", timm_models.build_timm_swin, (2, 2, 4, 4), 8,
+            {"fused_qkv", "qkv_bias", "rel_pos_bias"}, _IMG64),
+)
+
+_BY_NAME: dict[str, Case] = {c.name: c for c in sorted(_CASES, key=lambda c: c.name)}
+assert len(_BY_NAME) == len(_CASES), "duplicate case names"
+
+
+def cases() -> list[Case]:
+    """All cases, sorted by name."""
+    return list(_BY_NAME.values())
+
+
+def case_names() -> list[str]:
+    return list(_BY_NAME)
+
+
+def get_case(name: str) -> Case:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown case {name!r}; valid names: {', '.join(_BY_NAME)}") from None
+
+
+def _resolve(name_or_case: Union[str, Case]) -> Case:
+    if isinstance(name_or_case, Case):
+        return get_case(name_or_case.name) if name_or_case.name in _BY_NAME else name_or_case
+    return get_case(name_or_case)
+
+
+# ------------------------------------------------------------------ build
+
+_PROTOTYPES: dict[str, torch.nn.Module] = {}
+_LOCK = threading.Lock()
+
+
+def _build_uncached(case: Union[str, Case]) -> torch.nn.Module:
+    """Build the prototype from scratch (seed 0, fp32, eval, CPU, eager).
+
+    Does not touch the caller's global RNG state.  Used by the cache and by
+    the build-time test.
+    """
+    case = _resolve(case)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        model = case.builder()
+    model = model.to(device="cpu", dtype=torch.float32).eval()
+    set_attention_backend(model, "eager")
+    return model
+
+
+def _prototype(case: Case) -> torch.nn.Module:
+    with _LOCK:
+        proto = _PROTOTYPES.get(case.name)
+        if proto is None:
+            proto = _PROTOTYPES[case.name] = _build_uncached(case)
+        return proto
+
+
+def build(name_or_case: Union[str, Case], attn_implementation: str = "eager") -> torch.nn.Module:
+    """A fresh (deep-copied) fp32 eval-mode CPU model with the backend applied."""
+    if attn_implementation not in BACKENDS:
+        raise ValueError(f"unknown attention backend {attn_implementation!r}; use one of {BACKENDS}")
+    case = _resolve(name_or_case)
+    model = copy.deepcopy(_prototype(case))
+    set_attention_backend(model, attn_implementation)
+    return model.eval()
+
+
+def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
+    """Switch a zoo model between "eager" and "sdpa" attention, in place.
+
+    HF: ``model.set_attn_implementation`` (verified through
+    ``config._attn_implementation``).  timm: ``fused_attn`` on every module
+    that has it (timm Attention, swin WindowAttention).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown attention backend {backend!r}; use one of {BACKENDS}")
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(backend)
+        if config._attn_implementation != backend:
+            raise RuntimeError(
+                f"{type(model).__name__}: set_attn_implementation({backend!r}) left "
+                f"config._attn_implementation = {config._attn_implementation!r}")
+        return
+    found = False
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = backend == "sdpa"
+            found = True
+    if not found:
+        raise TypeError(f"{type(model).__name__}: neither an HF model nor a timm model with fused_attn")
+
+
+def logits(case: Union[str, Case], model: torch.nn.Module,
+           inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Run ``model`` on ``make_inputs`` output and return the logits tensor.
+
+    HF models take the dict as keyword arguments; timm models take
+    ``pixel_values`` positionally and return the logits tensor directly.
+    """
+    case = _resolve(case)
+    if case.source == "timm":
+        return model(inputs["pixel_values"])
+    return model(**inputs).logits

@@ -1,0 +1,63 @@
+"""Builders for the tiny random timm (1.0.31) cases.
+
+Models are built with ``timm.create_model(arch, pretrained=False, **small)``:
+the architecture name only selects the class and defaults, nothing is
+downloaded.  timm picks ``fused_attn`` from the environment at construction
+(swin's WindowAttention defaults to the *unfused* path because it asks for
+``use_fused_attn(experimental=True)``); :func:`models.registry.build` always
+sets it explicitly through ``set_attention_backend``.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+
+_VIT_SMALL = dict(
+    pretrained=False,
+    img_size=32,
+    patch_size=8,
+    embed_dim=32,
+    depth=2,
+    num_heads=4,
+    mlp_ratio=2.0,
+    qkv_bias=True,
+    num_classes=3,
+    drop_rate=0.0,
+    proj_drop_rate=0.0,
+    attn_drop_rate=0.0,
+    drop_path_rate=0.0,
+)
+
+
+def build_timm_vit() -> torch.nn.Module:
+    return timm.create_model("vit_tiny_patch16_224", **_VIT_SMALL)
+
+
+def build_timm_deit() -> torch.nn.Module:
+    # VisionTransformerDistilled: cls + dist tokens, two heads.
+    return timm.create_model("deit_tiny_distilled_patch16_224", **_VIT_SMALL)
+
+
+def build_timm_swin() -> torch.nn.Module:
+    # img 64 / patch 4 -> stage feature maps 16x16 and 8x8.  timm
+    # (_calc_window_shift) zeroes the shift and clamps the window when
+    # resolution <= window, so window 4 keeps shift 2 in the odd block of
+    # both stages.
+    return timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        pretrained=False,
+        img_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=(2, 2),
+        num_heads=(2, 4),
+        window_size=4,
+        mlp_ratio=2.0,
+        qkv_bias=True,
+        num_classes=3,
+        drop_rate=0.0,
+        proj_drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.0,
+    )
