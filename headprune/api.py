@@ -80,8 +80,9 @@ def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None
     blocks = blocks if blocks is not None else attention_blocks(model)
     before = [(b.num_heads, b.num_kv_heads, b.head_dim) for b in blocks]
     params_before = count_parameters(model)
-    _record(model, plan)
-    surgery.apply(model, blocks, plan)
+    if not all(lp.is_identity(b) for b, lp in zip(blocks, plan.layers)):
+        _record(model, plan)  # an empty request touches nothing, not even the config
+        surgery.apply(model, blocks, plan)
     layers = tuple(
         LayerReport(layer=b.layer, name=b.name, family=b.family.name,
                     heads_before=h, heads_after=b.num_heads, kv_heads_before=kv, kv_heads_after=b.num_kv_heads,

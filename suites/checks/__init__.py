@@ -1,0 +1,8 @@
+"""The conformance checks, as plain functions of a Trial (no pytest needed).
+
+``CHECKS`` maps each check name to its :class:`Check`; importing this package registers them.
+"""
+from . import equivalence, lifecycle, structure, sync  # noqa: F401  (registration)
+from .base import CHECKS, Check, CheckFailure, Trial
+
+__all__ = ["CHECKS", "Check", "CheckFailure", "Trial"]

@@ -1,0 +1,139 @@
+"""The check contract: a check is a plain function of a :class:`Trial` that raises
+:class:`CheckFailure` (an AssertionError) when the pruner under test got something wrong.
+No pytest here: checks run from pytest, from hypothesis, from the meta tests and from
+``python -m suites.repro``.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from torch import nn
+
+import models
+from headprune.contract import PruneRequest
+from models import Case
+
+
+class CheckFailure(AssertionError):
+    pass
+
+
+def fail_unless(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailure(message)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    func: Callable[["Trial"], None]
+    doc: str
+    needs: frozenset[str] = frozenset()   # see Trial.unmet
+
+    def __call__(self, trial: "Trial") -> None:
+        self.func(trial)
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(*needs: str):
+    """Register ``check_*`` functions. ``needs``: conditions under which the check applies:
+    ``explicit`` (the suite named the heads), ``exact`` (exactness is possible by design),
+    ``generative``, ``gqa``, ``save_load``, ``validates_requests``, ``rope``."""
+    def register(func):
+        assert func.__name__.startswith("check_"), func.__name__
+        CHECKS[func.__name__] = Check(func.__name__, func, (func.__doc__ or "").strip().splitlines()[0],
+                                      frozenset(needs))
+        return func
+    return register
+
+
+@dataclass
+class Trial:
+    """One pruner run: the original zoo model, the request, and the pruned result."""
+
+    case: Case
+    pruner: object
+    request: PruneRequest
+    scenario_id: str = ""
+    inexact_reason: str | None = None
+    original: nn.Module = field(default=None, repr=False)  # never mutated
+
+    def __post_init__(self):
+        if self.original is None:
+            self.original = models.build(self.case, "eager")
+
+    @cached_property
+    def outcome(self) -> tuple[nn.Module | None, BaseException | None]:
+        model = copy.deepcopy(self.original)
+        try:
+            self.pruner.prune(model, self.request)
+        except Exception as exc:  # reported by every check that needs the pruned model
+            return None, exc
+        return model, None
+
+    @property
+    def pruned(self) -> nn.Module:
+        """The pruned model (shared by checks: use :meth:`fresh` before mutating it)."""
+        model, exc = self.outcome
+        if exc is not None:
+            raise CheckFailure(f"the pruner raised on {self.request.describe()}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+        return model
+
+    def fresh(self, backend: str = "eager") -> nn.Module:
+        model = copy.deepcopy(self.pruned)
+        models.set_attention_backend(model, backend)
+        return model
+
+    def original_copy(self, backend: str = "eager") -> nn.Module:
+        model = copy.deepcopy(self.original)
+        models.set_attention_backend(model, backend)
+        return model
+
+    @cached_property
+    def survivors(self):
+        from .survivors import identify
+        return identify(self.original, self.pruned)
+
+    def unmet(self, need: str) -> str | None:
+        """Why a check needing ``need`` does not apply to this trial (None: it applies)."""
+        caps = self.pruner.capabilities
+        if need == "explicit":
+            return None if (self.request.heads is not None or self.request.dims is not None) else \
+                "the pruner chose the heads (ratio request)"
+        if need == "exact":
+            return self.inexact_reason
+        if need == "generative":
+            return None if self.case.generative else "not a generative model"
+        if need == "gqa":
+            return None if "gqa" in self.case.tags else "no GQA"
+        if need == "rope":
+            return None if "rope" in self.case.tags else "no RoPE"
+        if need == "save_load":
+            return None if caps.save_load else "the pruner does not claim save/load"
+        if need == "validates_requests":
+            return None if caps.validates_requests else "the pruner does not claim to validate requests"
+        raise KeyError(need)
+
+
+def logits(case: Case, model: nn.Module, inputs) -> torch.Tensor:
+    with torch.no_grad():
+        return models.logits(case, model, inputs)
+
+
+def compare(case: Case, got: torch.Tensor, want: torch.Tensor, inputs, *, atol: float, what: str) -> float:
+    """Max deviation over real (unpadded) positions; fails above ``atol``."""
+    fail_unless(got.shape == want.shape, f"{what}: output shape {tuple(got.shape)} != oracle {tuple(want.shape)}")
+    diff = (got.float() - want.float()).abs()
+    mask = inputs.get("attention_mask")
+    if mask is not None and diff.dim() == 3 and case.generative:
+        diff = diff[mask.bool()]  # left-padded positions attend to nothing: garbage in both
+    err = float(diff.max()) if diff.numel() else 0.0
+    fail_unless(err == err and err <= atol, f"{what}: max |pruned - oracle| = {err:.3g} > {atol:g}")
+    return err

@@ -1,0 +1,47 @@
+"""Exactness: the kept heads compute what they computed before (masking oracle)."""
+from __future__ import annotations
+
+import models
+
+from .base import Trial, check, compare, fail_unless, logits
+from .oracle import survivors_oracle
+
+ATOL = 1e-5
+GENERATE_TOKENS = 4
+
+
+def _oracle(trial: Trial, backend: str):
+    oracle = survivors_oracle(trial.original, trial.survivors)
+    models.set_attention_backend(oracle, backend)
+    return oracle
+
+
+@check("exact")
+def check_kept_heads_exact(trial: Trial) -> None:
+    """Forward equals the masking oracle on padded and unpadded batches, eager and sdpa."""
+    case = trial.case
+    for backend in ("eager", "sdpa"):
+        pruned, oracle = trial.fresh(backend), _oracle(trial, backend)
+        for pad in (2, 0):
+            inputs = case.make_inputs(batch=2, seq_len=7, pad=pad, seed=1)
+            compare(case, logits(case, pruned, inputs), logits(case, oracle, inputs), inputs, atol=ATOL,
+                    what=f"{backend} forward, pad={pad}")
+            if case.modality == "vision":
+                break  # padding means nothing for images
+
+
+@check("exact", "generative")
+def check_generate(trial: Trial) -> None:
+    """generate() with DynamicCache and StaticCache gives the oracle's tokens, eager and sdpa."""
+    case = trial.case
+    inputs = case.make_inputs(batch=2, seq_len=6, pad=2, seed=2)
+    for backend in ("eager", "sdpa"):
+        pruned, oracle = trial.fresh(backend), _oracle(trial, backend)
+        for cache in ("dynamic", "static"):
+            kwargs = dict(max_new_tokens=GENERATE_TOKENS, do_sample=False)
+            if cache == "static":
+                kwargs["cache_implementation"] = "static"
+            got = pruned.generate(**inputs, **kwargs)
+            want = oracle.generate(**inputs, **kwargs)
+            fail_unless(got.shape == want.shape and bool((got == want).all()),
+                        f"{backend} generate with {cache} cache: tokens {got.tolist()} != oracle {want.tolist()}")

@@ -1,0 +1,103 @@
+"""Checks on the pruned model's structure: shapes, GQA pairing, the request, parameter count."""
+from __future__ import annotations
+
+import headprune
+
+from .base import CheckFailure, Trial, check, fail_unless
+
+
+@check()
+def check_shapes(trial: Trial) -> None:
+    """q/k/v/o (or fused) weights, biases and per-head extras agree with the counts the model reports."""
+    try:
+        blocks = headprune.attention_blocks(trial.pruned)  # validates projections and per-head tables
+    except headprune.PruningError as exc:
+        raise CheckFailure(f"inconsistent attention block: {exc}") from exc
+    for block in blocks:
+        h, d = block.num_heads, block.head_dim
+        for path, norm in block.qk_norms():
+            for name, p in norm.named_parameters(recurse=False):
+                fail_unless(p.shape[0] == d, f"layer {block.layer}: {path}.{name} has {p.shape[0]} entries, "
+                            f"head_dim is {d}")
+        if (wn := block.width_norm()) is not None:
+            for name, p in wn.named_parameters(recurse=False):
+                fail_unless(p.shape[0] == h * d, f"layer {block.layer}: {block.family.width_norm}.{name} has "
+                            f"{p.shape[0]} entries, expected {h * d}")
+        for path, lin in block.o_aligned():
+            fail_unless(lin.out_features == h * d, f"layer {block.layer}: {path} has {lin.out_features} rows, "
+                        f"expected {h * d}")
+    survivors = trial.survivors
+    for block, s in zip(blocks, survivors):
+        fail_unless((block.num_heads, block.num_kv_heads, block.head_dim) == (s.num_heads, s.num_kv_heads, s.head_dim),
+                    f"layer {block.layer}: reports {block.num_heads} heads / {block.num_kv_heads} kv / d={block.head_dim}"
+                    f" but its weights hold {s.num_heads} / {s.num_kv_heads} / d={s.head_dim}")
+
+
+@check()
+def check_gqa_pairing(trial: Trial) -> None:
+    """Query heads divide evenly over kv heads and each kept query head keeps its own kv head."""
+    for s in trial.survivors:
+        h, kv = s.num_heads, s.num_kv_heads
+        fail_unless(kv > 0 and h % kv == 0, f"layer {s.layer}: {h} query heads over {kv} kv heads")
+        g_old, g_new = s.heads_before // s.kv_heads_before, h // kv
+        for j, (q_src, o_src) in enumerate(zip(s.q, s.o)):
+            fail_unless(q_src.head == o_src.head, f"layer {s.layer}: pruned head {j} takes q rows of original head "
+                        f"{q_src.head} but o columns of head {o_src.head}")
+            want = q_src.head // g_old
+            got_k, got_v = s.k[j // g_new].head, s.v[j // g_new].head
+            fail_unless(got_k == want and got_v == want,
+                        f"layer {s.layer}: query head {q_src.head} (kv head {want} originally) now attends with "
+                        f"k of kv head {got_k} and v of kv head {got_v}")
+
+
+@check("explicit")
+def check_request_honoured(trial: Trial) -> None:
+    """Exactly the requested heads (or dims) are gone, the rest kept in their original order."""
+    req = trial.request
+    for s in trial.survivors:
+        if req.mode == "heads":
+            removed = set(req.heads.get(s.layer, ()))
+            want = tuple(h for h in range(s.heads_before) if h not in removed)
+            fail_unless(s.heads == want, f"layer {s.layer}: kept heads {s.heads}, requested to keep {want}")
+            fail_unless(s.head_dim == s.head_dim_before, f"layer {s.layer}: head_dim changed in heads mode")
+        else:
+            removed = set(req.dims.get(s.layer, ()))
+            want = tuple(i for i in range(s.head_dim_before) if i not in removed)
+            for src in s.q + s.k + s.v + s.o:
+                fail_unless(src.dims == want, f"layer {s.layer}: head {src.head} keeps dims {src.dims}, "
+                            f"requested {want}")
+            fail_unless(s.heads == tuple(range(s.heads_before)), f"layer {s.layer}: heads changed in head_dims mode")
+
+
+def _block_params(block, h: int, kv: int, d: int) -> int:
+    """Attention parameters a block of this layout holds with (h, kv, d)."""
+    h0, kv0, d0 = block.num_heads, block.num_kv_heads, block.head_dim
+    total = 0
+    widths = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
+    for role, lin in block.projections().items():
+        if role == "o":
+            total += lin.out_features * h * d + (lin.bias.numel() if lin.bias is not None else 0)
+        else:
+            total += widths[role] * (lin.in_features + (lin.bias is not None))
+    for _, p in block.per_head_params():
+        total += p.numel() // h0 * h
+    for _, norm in block.qk_norms():
+        total += sum(p.numel() // d0 * d for p in norm.parameters(recurse=False))
+    if (wn := block.width_norm()) is not None:
+        total += sum(p.numel() // (h0 * d0) * h * d for p in wn.parameters(recurse=False))
+    for _, lin in block.o_aligned():
+        total += h * d * (lin.in_features + (lin.bias is not None))
+    return total
+
+
+@check()
+def check_param_count(trial: Trial) -> None:
+    """The parameters removed equal the analytic count for the heads and dims that are gone."""
+    original = trial.original
+    expected = sum(p.numel() for p in original.parameters())
+    for block, s in zip(headprune.attention_blocks(original), trial.survivors):
+        expected += _block_params(block, s.num_heads, s.num_kv_heads, s.head_dim)
+        expected -= _block_params(block, block.num_heads, block.num_kv_heads, block.head_dim)
+    got = sum(p.numel() for p in trial.pruned.parameters())
+    fail_unless(got == expected, f"the pruned model has {got:,} parameters; removing exactly the pruned heads/dims "
+                f"gives {expected:,} ({got - expected:+,})")

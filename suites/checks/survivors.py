@@ -1,0 +1,122 @@
+"""Which heads and dims survived, found by matching the pruned weights against the original.
+
+This makes the suite independent of what the pruner says it did: a ratio-mode pruner that
+chose its own heads is checked the same way as an explicit request. q rows are matched by
+direction (a pruner may fold a scale into them); k, v and o are matched exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import headprune
+
+from .base import CheckFailure
+
+TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Source:
+    head: int
+    dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BlockSurvivors:
+    layer: int
+    heads_before: int
+    kv_heads_before: int
+    head_dim_before: int
+    q: tuple[Source, ...]    # per pruned query head: where its q rows came from
+    o: tuple[Source, ...]    # per pruned query head: where its o columns came from
+    k: tuple[Source, ...]    # per pruned kv head
+    v: tuple[Source, ...]
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        return tuple(s.head for s in self.o)
+
+    @property
+    def kv_heads(self) -> tuple[int, ...]:
+        return tuple(s.head for s in self.k)
+
+    @property
+    def num_heads(self) -> int:
+        return len(self.o)
+
+    @property
+    def num_kv_heads(self) -> int:
+        return len(self.k)
+
+    @property
+    def head_dim(self) -> int:
+        return len(self.o[0].dims)
+
+    @property
+    def removed_heads(self) -> tuple[int, ...]:
+        return tuple(h for h in range(self.heads_before) if h not in self.heads)
+
+
+def _features(weight: torch.Tensor, bias: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
+    rows = weight[start:stop].detach().double()
+    if bias is not None:
+        rows = torch.cat([rows, bias[start:stop].detach().double()[:, None]], dim=1)
+    return rows
+
+
+def _match(new: torch.Tensor, old: torch.Tensor, *, by_direction: bool, what: str) -> list[int]:
+    """For each row of ``new``, the index of the equal row of ``old``."""
+    if new.shape[1] != old.shape[1]:
+        raise CheckFailure(f"{what}: input width changed from {old.shape[1]} to {new.shape[1]}")
+    if by_direction:
+        new = new / new.norm(dim=1, keepdim=True).clamp_min(1e-30)
+        old = old / old.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    dist = torch.cdist(new, old)
+    best = dist.argmin(dim=1)
+    scale = old.abs().max().clamp_min(1e-12)
+    bad = [i for i in range(new.shape[0]) if dist[i, best[i]] > TOL * scale * (old.shape[1] ** 0.5)]
+    if bad:
+        raise CheckFailure(f"{what}: rows {bad[:8]} match no row of the original (weights were altered, "
+                           "not sliced)")
+    return best.tolist()
+
+
+def _group(indices: list[int], d_old: int, d_new: int, what: str) -> tuple[Source, ...]:
+    out = []
+    for j in range(len(indices) // d_new):
+        chunk = indices[j * d_new:(j + 1) * d_new]
+        heads = {i // d_old for i in chunk}
+        if len(heads) != 1:
+            raise CheckFailure(f"{what}: pruned head {j} mixes channels of original heads {sorted(heads)}")
+        out.append(Source(heads.pop(), tuple(i % d_old for i in chunk)))
+    return tuple(out)
+
+
+def identify_block(old: headprune.AttentionBlock, new: headprune.AttentionBlock) -> BlockSurvivors:
+    d_old, d_new = old.head_dim, new.head_dim
+    where = f"layer {new.layer} ({new.name})"
+    old_rows, new_rows = old.qkv_rows(), new.qkv_rows()
+    sources = {}
+    for role in ("q", "k", "v"):
+        lo, s0, e0 = old_rows[role]
+        ln, s1, e1 = new_rows[role]
+        idx = _match(_features(ln.weight, ln.bias, s1, e1), _features(lo.weight, lo.bias, s0, e0),
+                     by_direction=(role == "q"), what=f"{where} {role} rows")
+        sources[role] = _group(idx, d_old, d_new, f"{where} {role}")
+    o_idx = _match(new.o.weight.detach().double().T, old.o.weight.detach().double().T,
+                   by_direction=False, what=f"{where} o columns")
+    sources["o"] = _group(o_idx, d_old, d_new, f"{where} o")
+    return BlockSurvivors(new.layer, old.num_heads, old.num_kv_heads, d_old, **sources)
+
+
+def identify(original, pruned) -> list[BlockSurvivors]:
+    try:
+        new_blocks = headprune.attention_blocks(pruned)
+    except headprune.PruningError as exc:
+        raise CheckFailure(f"the pruned model's attention blocks are inconsistent: {exc}") from exc
+    old_blocks = headprune.attention_blocks(original)
+    if len(new_blocks) != len(old_blocks):
+        raise CheckFailure(f"{len(old_blocks)} attention blocks became {len(new_blocks)}")
+    return [identify_block(o, n) for o, n in zip(old_blocks, new_blocks)]

@@ -1,0 +1,66 @@
+"""Attribute sync: every mirror of the head layout agrees with the weights."""
+from __future__ import annotations
+
+import headprune
+from headprune.blocks import resolve
+
+from .base import Trial, check, fail_unless
+
+
+def _expected(block, s) -> dict:
+    h, kv, d = s.num_heads, s.num_kv_heads, s.head_dim
+    out = {"heads": h, "kv_heads": kv, "head_dim": d, "groups": h // kv, "q_width": h * d}
+    r0 = block.rotary_dim
+    if r0 is not None:
+        r = sum(1 for i in s.q[0].dims if i < r0)
+        out.update(rotary_dim=r, rotary_fraction=r / d)
+    return out
+
+
+def _read(config, dotted):
+    target = config
+    for part in dotted.split("."):
+        target = target[part] if isinstance(target, dict) else getattr(target, part)
+    return target
+
+
+@check()
+def check_attribute_sync(trial: Trial) -> None:
+    """Module attributes, private config copies, rotary tables and the model config agree with the weights."""
+    pruned = trial.pruned
+    originals = headprune.attention_blocks(trial.original)
+    blocks = headprune.attention_blocks(pruned)
+    fields: dict = {}
+    for orig, block, s in zip(originals, blocks, trial.survivors):
+        want = _expected(orig, s)
+        where = f"layer {block.layer} ({block.name})"
+        for attr in block.family.attrs:
+            if attr.value == "scaling":
+                continue  # the scale is judged by the numbers, not by the attribute
+            got = resolve(block.module, attr.path)
+            fail_unless(got == want[attr.value], f"{where}: {attr.path} = {got}, the weights say {want[attr.value]}")
+        for field in block.family.private_config:
+            got = getattr(block.module.config, field.name, None)
+            fail_unless(got == want[field.value], f"{where}: its config.{field.name} = {got}, the weights say "
+                        f"{want[field.value]}")
+        for field in block.family.config_fields:
+            key = (field, block.stage if field.per_stage else None)
+            fields.setdefault(key, set()).add(want[field.value])
+    config = getattr(pruned, "config", None)
+    for (field, stage), values in sorted(fields.items(), key=lambda kv: (kv[0][0].name, kv[0][1] or 0)):
+        if len(values) != 1 or config is None:
+            continue  # layers differ: no single config value can describe them
+        got = _read(config, field.name)
+        if stage is not None:
+            got = got[stage]
+        want = values.pop()
+        label = f"config.{field.name}" + (f"[{stage}]" if stage is not None else "")
+        fail_unless(got == want, f"{label} = {got}, but every block has {want}")
+    rope = [(o, s) for o, s in zip(originals, trial.survivors) if o.rotary_dim is not None]
+    if rope:
+        half = _expected(*rope[0])["rotary_dim"] // 2
+        for module in pruned.modules():
+            inv = getattr(module, "inv_freq", None)
+            if inv is not None:
+                fail_unless(inv.shape[-1] == half, f"{type(module).__name__}.inv_freq has {inv.shape[-1]} "
+                            f"frequencies, the kept rotary dims need {half}")

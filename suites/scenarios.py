@@ -1,0 +1,128 @@
+"""The requests the suite sends, per zoo case: deterministic, non-uniform where legal.
+
+A scenario is a mode plus how heads are selected: ``explicit`` (the suite names them,
+different in every layer, GQA-legal) or ``ratio`` (the pruner chooses; uniform, so config
+fields must be synced). Ids look like ``heads``, ``heads-ratio``, ``heads-ratio-groups``,
+``head_dims``, ``head_dims-ratio``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from headprune.contract import PruneRequest
+from models import Case
+
+
+@dataclass(frozen=True)
+class Scenario:
+    mode: str          # "heads" | "head_dims"
+    selection: str     # "explicit" | "ratio"
+    gqa: str = "equal"
+
+    @property
+    def id(self) -> str:
+        parts = [self.mode] + ([] if self.selection == "explicit" else ["ratio"])
+        if self.gqa != "equal":
+            parts.append(self.gqa)
+        return "-".join(parts)
+
+    @property
+    def explicit(self) -> bool:
+        return self.selection == "explicit"
+
+
+RATIO = 0.5
+
+
+def scenarios_for(case: Case) -> list[Scenario]:
+    out = [Scenario("heads", "explicit"), Scenario("heads", "ratio")]
+    if any(h > kv > 1 for h, kv in zip(case.num_heads, case.num_kv_heads)):
+        out.append(Scenario("heads", "ratio", "groups"))
+    out += [Scenario("head_dims", "explicit"), Scenario("head_dims", "ratio")]
+    return out
+
+
+def scenario_by_id(case: Case, scenario_id: str) -> Scenario:
+    for s in scenarios_for(case):
+        if s.id == scenario_id:
+            return s
+    raise KeyError(f"{case.name} has no scenario {scenario_id!r}; "
+                   f"valid: {[s.id for s in scenarios_for(case)]}")
+
+
+def inexact_by_design(case: Case, mode: str) -> str | None:
+    """Why exactness cannot hold, if it cannot (attention-map §5)."""
+    if mode == "head_dims" and "qk_norm" in case.tags:
+        return "q_norm/k_norm normalise over each head's dims, so shrinking head_dim changes the kept dims"
+    return None
+
+
+def explicit_heads(case: Case) -> dict[int, tuple[int, ...]]:
+    """Different removals per layer: GQA layers alternate whole groups and an equal split."""
+    out = {}
+    for layer, (h, kv) in enumerate(zip(case.num_heads, case.num_kv_heads)):
+        g = h // kv
+        if h == 1:
+            continue
+        if kv > 1 and g > 1:
+            if layer % 2 == 0:
+                out[layer] = tuple(range(0, g))                      # kv group 0, whole
+            else:
+                out[layer] = tuple(grp * g + (g - 1 - grp % g) for grp in range(kv))  # one per group
+        else:
+            n = 1 + layer % max(1, h - 1)                            # 1, 2, ... heads, never all
+            out[layer] = tuple(sorted({(layer + 2 * i + 1) % h for i in range(n)}))[: h - 1]
+    return out
+
+
+def explicit_dims(case: Case) -> dict[int, tuple[int, ...]]:
+    d = case.head_dim
+    if "rope" in case.tags:
+        r = d // 2 if "partial_rotary" in case.tags else d
+        pair = (1, 1 + r // 2)
+        out = {}
+        for layer in range(case.num_layers):
+            free = tuple(range(r, d))
+            extra = (free[layer % len(free)],) if free else ()   # pass-through dims may differ per layer
+            out[layer] = tuple(sorted(pair + extra))
+        return out
+    return {layer: tuple(sorted({(layer + 3 * i) % d for i in range(1 + layer % 3)})) for layer in range(case.num_layers)}
+
+
+def request_for(case: Case, scenario: Scenario) -> PruneRequest:
+    inexact = inexact_by_design(case, scenario.mode) is not None
+    if not scenario.explicit:
+        return PruneRequest(mode=scenario.mode, ratio=RATIO, gqa=scenario.gqa, allow_inexact=inexact)
+    if scenario.mode == "heads":
+        return PruneRequest(mode="heads", heads=explicit_heads(case))
+    return PruneRequest(mode="head_dims", dims=explicit_dims(case), allow_inexact=inexact)
+
+
+def empty_request(mode: str) -> PruneRequest:
+    return PruneRequest(mode=mode, heads={} if mode == "heads" else None, dims={} if mode == "head_dims" else None)
+
+
+def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
+    """Requests that cannot be carried out; a validating pruner must refuse each untouched."""
+    h, kv, d, n = case.num_heads[0], case.num_kv_heads[0], case.head_dim, case.num_layers
+    out: list[tuple[str, PruneRequest]] = []
+    if mode == "heads":
+        out.append(("every head of a layer", PruneRequest(heads={0: tuple(range(h))})))
+        out.append(("head index out of range", PruneRequest(heads={0: (h,)})))
+        out.append(("layer index out of range", PruneRequest(heads={n: (0,)})))
+        out.append(("valid layer 0, invalid layer 1", PruneRequest(heads={0: (0,), 1: tuple(range(case.num_heads[1]))})))
+        g = h // kv
+        if kv > 1 and g > 1:
+            out.append(("unequal GQA split", PruneRequest(heads={0: (0,)})))
+    else:
+        out.append(("every dim of a head", PruneRequest(mode="head_dims", dims={0: tuple(range(d))})))
+        out.append(("dim index out of range", PruneRequest(mode="head_dims", dims={0: (d,)})))
+        if "rope" in case.tags:
+            r = d // 2 if "partial_rotary" in case.tags else d
+            out.append(("RoPE dim without its pair", PruneRequest(mode="head_dims", dims={i: (1,) for i in range(n)})))
+            out.append(("RoPE pairs differ across layers",
+                        PruneRequest(mode="head_dims", dims={0: (1, 1 + r // 2)})))
+        if inexact_by_design(case, mode):
+            out.append(("inexact without allow_inexact",
+                        PruneRequest(mode="head_dims", dims={i: (1, 1 + d // 2) for i in range(n)})))
+    return out
