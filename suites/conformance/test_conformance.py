@@ -1,0 +1,24 @@
+"""The conformance matrix: every zoo case x scenario x applicable check, for the pruner under test."""
+from __future__ import annotations
+
+import pytest
+
+import models
+from suites.checks import CHECKS
+from suites.runner import matrix, run_check, trial, unsupported
+from suites.scenarios import scenario_by_id
+
+pytestmark = pytest.mark.conformance
+
+
+@pytest.mark.parametrize(("case_name", "scenario_id", "check_name"),
+                         [pytest.param(*row, id="-".join(row)) for row in matrix()])
+def test_conformance(case_name, scenario_id, check_name, pruner, request):
+    case = models.get_case(case_name)
+    if (why := unsupported(pruner, case, scenario_by_id(case, scenario_id))):
+        pytest.skip(why)
+    t = trial(pruner, case_name, scenario_id)
+    for need in sorted(CHECKS[check_name].needs):
+        if (why := t.unmet(need)):
+            pytest.skip(why)
+    run_check(pruner, case_name, scenario_id, check_name, pruner_spec=request.config.getoption("--pruner"))

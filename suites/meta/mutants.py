@@ -1,0 +1,540 @@
+"""Deliberately broken pruners, one real-world trap each, that the conformance checks must catch.
+
+Every mutant implements the pruner contract (:mod:`headprune.contract`) and is built from the
+reference: either ``make_plan`` + ``apply_plan`` with a doctored plan, or the reference prune
+followed by one precise corruption. Each carries
+
+``name``       its id (also a module attribute, so ``--pruner suites.meta.mutants:<name>`` works)
+``trap``       the real bug it imitates, in one line
+``caught_by``  the checks that must FAIL (raise CheckFailure) on it
+``where``      ``(zoo case, scenario id)`` pairs on which every check in ``caught_by`` is shown to fail
+``gaps``       ``{(case, scenario id, check): why}``: places inside ``where`` x ``caught_by`` where the
+               check does *not* fail cleanly today. Each one is a known hole in the suite (or the zoo),
+               run by the meta tests as a strict xfail so that fixing the hole is noticed.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+import headprune
+from headprune.api import apply_plan
+from headprune.blocks import resolve
+from headprune.contract import Capabilities, PruneRequest
+
+EXACT = "check_kept_heads_exact"
+NONZERO = "check_exact_nonzero_init"    # suites/checks/nonzero_init.py (added for these meta tests)
+
+RAISES_NOT_FAILS = ("the pruned model raises inside the check (a RuntimeError from the forward) instead of "
+                    "the check reporting a CheckFailure: the check does not turn a crashing forward into a failure")
+ZERO_INIT = "the zoo initialises every bias and the HF Swin table to zero, so slicing them wrongly changes nothing"
+MISSING_FIELD = ("check_attribute_sync reads config.head_dim with getattr and no default: a config that lacks the "
+                 "field raises AttributeError instead of a CheckFailure")
+UNGUARDED_LAYOUT = ("check_attribute_sync calls headprune.attention_blocks(pruned) unguarded: an inconsistent layout "
+                    "raises UnknownLayoutError instead of a CheckFailure")
+BAD_LAYER0_GQA = ("bad_requests' 'valid layer 0, invalid layer 1' removes head 0 alone from layer 0, an unequal GQA "
+                  "split, so layer 0 itself is refused and partial surgery is never exercised on GQA models")
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+def plan_for(model: nn.Module, request: PruneRequest):
+    """The reference's validated plan for ``request`` (nothing is touched)."""
+    return headprune.make_plan(model, heads=request.heads, dims=request.dims, mode=request.mode,
+                               ratio=request.ratio, gqa=request.gqa, allow_inexact=request.allow_inexact)
+
+
+def reference_prune(model: nn.Module, request: PruneRequest) -> None:
+    headprune.reference.prune(model, request)
+
+
+def _owner(root: nn.Module, path: str):
+    parent, _, leaf = path.rpartition(".")
+    return (resolve(root, parent) if parent else root), leaf
+
+
+def _set(owner: nn.Module, name: str, value: torch.Tensor, like: torch.Tensor) -> None:
+    """Replace a parameter, keeping requires_grad, as the reference does."""
+    setattr(owner, name, nn.Parameter(value.detach().clone(), requires_grad=like.requires_grad))
+
+
+def _by_name(model: nn.Module) -> dict[str, headprune.AttentionBlock]:
+    return {b.name: b for b in headprune.attention_blocks(model)}
+
+
+def _layout(block: headprune.AttentionBlock) -> tuple[int, int, int]:
+    return block.num_heads, block.num_kv_heads, block.head_dim
+
+
+def pruned_blocks(model: nn.Module, request: PruneRequest) -> list[headprune.AttentionBlock]:
+    """Reference prune, then the blocks whose layout it changed (the only ones a mutant corrupts,
+    so that each mutant differs from the reference by its one bug and nothing else)."""
+    before = {b.name: _layout(b) for b in headprune.attention_blocks(model)}
+    reference_prune(model, request)
+    return [b for b in headprune.attention_blocks(model) if _layout(b) != before[b.name]]
+
+
+# -- the contract -----------------------------------------------------------------------
+
+class Mutant:
+    name: ClassVar[str]
+    trap: ClassVar[str]
+    caught_by: ClassVar[frozenset[str]]
+    where: ClassVar[tuple[tuple[str, str], ...]]
+    gaps: ClassVar[Mapping[tuple[str, str, str], str]] = {}
+
+    version = "0.0-mutant"
+    capabilities = Capabilities()
+    expected_failures: Mapping[str, str] = {}
+
+    def prune(self, model: nn.Module, request: PruneRequest) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<mutant {self.name}>"
+
+
+# -- GQA --------------------------------------------------------------------------------
+
+class StaleKvGroups(Mutant):
+    """Forgets ``num_key_value_groups``: eager ``repeat_kv`` (and sdpa with a mask) still repeats
+    each kv head by the old n_rep. Unpadded sdpa never reads it, so only padded batches show it."""
+
+    name = "stale_kv_groups"
+    trap = "updates weights and head counts but leaves attn.num_key_value_groups at H/KV of the unpruned model"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("llama-gqa", "heads"), ("llama-gqa", "heads-ratio"))
+    gaps = {("llama-gqa", "heads", EXACT): RAISES_NOT_FAILS, ("llama-gqa", "heads-ratio", EXACT): RAISES_NOT_FAILS}
+
+    def prune(self, model, request):
+        old = {b.name: b.module.num_key_value_groups for b in headprune.attention_blocks(model)
+               if hasattr(b.module, "num_key_value_groups")}
+        reference_prune(model, request)
+        for name, block in _by_name(model).items():
+            if name in old:
+                block.module.num_key_value_groups = old[name]
+
+
+class WrongKvPairing(Mutant):
+    """When a whole kv group goes, keeps the *first* KV' kv heads instead of the group's own: shapes
+    agree, nothing raises, and the surviving query heads attend with another group's k/v (§3)."""
+
+    name = "wrong_kv_pairing"
+    trap = "removes a whole GQA group's query heads but slices k/v to the first KV' kv heads (kv head 0 kept)"
+    caught_by = frozenset({"check_gqa_pairing", EXACT})
+    where = (("llama-gqa", "heads"), ("qwen2", "heads"), ("phi3-gqa", "heads"))
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        layers = tuple(dataclasses.replace(lp, keep_kv_heads=tuple(range(len(lp.keep_kv_heads))))
+                       for lp in plan.layers)
+        apply_plan(model, dataclasses.replace(plan, layers=layers), blocks)
+
+
+class StalePhi3KvHeads(Mutant):
+    """Phi-3 splits its fused qkv rows with the module attribute ``num_key_value_heads``. Left stale
+    after a whole group is removed, k takes [k | v] and v is empty: sdpa returns zeros (§7)."""
+
+    name = "stale_phi3_kv_heads"
+    trap = "leaves Phi3Attention.num_key_value_heads (used for the fused k/v split) at its old value"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("phi3-gqa", "heads"), ("phi3-gqa", "heads-ratio-groups"))
+    gaps = {("phi3-gqa", "heads", EXACT): RAISES_NOT_FAILS, ("phi3-gqa", "heads-ratio-groups", EXACT): RAISES_NOT_FAILS}
+
+    def prune(self, model, request):
+        old = {b.name: b.module.num_key_value_heads for b in headprune.attention_blocks(model)}
+        reference_prune(model, request)
+        for name, block in _by_name(model).items():
+            block.module.num_key_value_heads = old[name]
+
+
+# -- softmax scale and RoPE ---------------------------------------------------------------
+
+class RescaledSoftmax(Mutant):
+    """After shrinking head_dim, uses softmax scale d'^-0.5 (HF ``scaling``, timm's fused SDPA
+    default) without folding sqrt(d'/d) into q: every score is scaled by sqrt(d/d') (§5, error ~1)."""
+
+    name = "rescaled_softmax"
+    trap = "recomputes the softmax scale as new_head_dim**-0.5 after head-dim pruning, without compensating"
+    caught_by = frozenset({EXACT})
+    where = (("llama", "head_dims"), ("llama", "head_dims-ratio"), ("timm-vit", "head_dims"),
+             ("timm-deit", "head_dims-ratio"))
+
+    def prune(self, model, request):
+        d = {b.name: b.head_dim for b in headprune.attention_blocks(model)}
+        # the reference sets the scale to d'^-0.5 and folds sqrt(d'/d) into q; this one forgets the fold
+        with torch.no_grad():
+            for block in pruned_blocks(model, request):
+                name = block.name
+                if block.head_dim != d[name]:
+                    lin, start, stop = block.qkv_rows()["q"]
+                    factor = math.sqrt(block.head_dim / d[name])
+                    lin.weight[start:stop] /= factor
+                    if lin.bias is not None:
+                        lin.bias[start:stop] /= factor
+
+
+class AdjacentRopePairs(Mutant):
+    """Treats RoPE pairs as adjacent (2p, 2p+1), the GPT-J / EVA interleaved layout, on a model that
+    uses ``rotate_half`` (pairs i, i+d/2). It drops the right frequencies from ``inv_freq`` but the
+    wrong dims, so the kept dims are not closed under i <-> i+d/2 (§5, error ~0.16)."""
+
+    name = "adjacent_rope_pairs"
+    trap = "removes frequency p as dims (2p, 2p+1) instead of (p, p+d/2) in a rotate_half model"
+    caught_by = frozenset({EXACT, "check_request_honoured"})
+    where = (("llama", "head_dims"), ("llama-gqa", "head_dims"), ("phi", "head_dims"))
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        layers = []
+        for block, lp in zip(blocks, plan.layers):
+            r = block.rotary_dim
+            removed = set(range(block.head_dim)) - set(lp.keep_dims)
+            if r is not None:
+                freqs = {i % (r // 2) for i in removed if i < r}
+                removed = {i for i in removed if i >= r} | {2 * p + k for p in freqs for k in (0, 1)}
+            keep = tuple(i for i in range(block.head_dim) if i not in removed)
+            layers.append(dataclasses.replace(lp, keep_dims=keep))
+        apply_plan(model, dataclasses.replace(plan, layers=tuple(layers)), blocks)
+
+
+class RotaryNotSliced(Mutant):
+    """Slices q/k/v by the kept pairs but leaves the model-level rotary module's ``inv_freq``
+    (and ``original_inv_freq``) at d/2 frequencies (§5)."""
+
+    name = "rotary_not_sliced"
+    trap = "head_dims mode on a RoPE model without slicing the shared rotary inv_freq"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("llama", "head_dims"), ("qwen2", "head_dims-ratio"))
+    gaps = {("llama", "head_dims", EXACT): RAISES_NOT_FAILS, ("qwen2", "head_dims-ratio", EXACT): RAISES_NOT_FAILS}
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        apply_plan(model, dataclasses.replace(plan, rope_pairs=None), blocks)
+
+
+class StaleHeadDim(Mutant):
+    """Shrinks every head but leaves ``attn.head_dim`` at d: the model then views its rows as
+    fewer, wider heads, mixing channels of different heads."""
+
+    name = "stale_head_dim"
+    trap = "head_dims mode slices the weights but does not update attn.head_dim"
+    caught_by = frozenset({"check_shapes", "check_attribute_sync"})
+    where = (("llama", "head_dims"), ("vit", "head_dims"))
+    gaps = {("vit", "head_dims", "check_attribute_sync"): UNGUARDED_LAYOUT}
+
+    def prune(self, model, request):
+        old = {b.name: b.head_dim for b in headprune.attention_blocks(model)}
+        reference_prune(model, request)
+        for block in _blocks_unchecked(model):
+            owner, leaf = _owner(block.module, block.family.head_dim_attr)
+            setattr(owner, leaf, old[block.name])
+
+
+def _blocks_unchecked(model):
+    """Attention blocks without the layout check (the stale head_dim makes it fail)."""
+    from headprune.families import family_of
+    for name, module in model.named_modules():
+        fam = family_of(module)
+        if fam is not None:
+            yield headprune.AttentionBlock(0, name, module, fam)
+
+
+# -- slicing by position instead of by the kept heads ---------------------------------------
+
+def _positional(model: nn.Module, request: PruneRequest, paths) -> None:
+    """Reference prune, then re-slice each ``paths(block)`` parameter of the *original* by position:
+    ``orig[..., :n]`` (dim given by the callback) instead of the kept indices."""
+    originals = {b.name: {p: (dim, t.detach().clone()) for p, dim, t in paths(b)}
+                 for b in headprune.attention_blocks(model)}
+    reference_prune(model, request)
+    with torch.no_grad():
+        for name, block in _by_name(model).items():
+            for path, dim, now in paths(block):
+                orig_dim, orig = originals[name][path]
+                if now.shape == orig.shape:
+                    continue  # not sliced
+                owner, leaf = _owner(block.module, path)
+                _set(owner, leaf, orig.narrow(orig_dim, 0, now.shape[dim]), now)
+
+
+class OColsByPosition(Mutant):
+    """Slices q/k/v by the kept heads but the output projection's input columns by position
+    (the first H'*d columns), so kept heads are read through removed heads' o weights."""
+
+    name = "o_cols_by_position"
+    trap = "o_proj.weight[:, :new_width] instead of o_proj.weight[:, kept head columns]"
+    caught_by = frozenset({EXACT, "check_request_honoured", "check_gqa_pairing"})
+    where = (("vit", "heads"), ("llama-gqa", "heads"), ("timm-vit", "heads"))
+
+    def prune(self, model, request):
+        _positional(model, request, lambda b: [(b.family.o + ".weight", 1, b.o.weight)])
+
+
+class SwinTableByPosition(Mutant):
+    """Slices the Swin relative-position bias table by position (its first H' columns) instead
+    of the kept heads: shapes agree, so nothing raises (§2 per-head extras)."""
+
+    name = "swin_table_by_position"
+    trap = "relative_position_bias_table[:, :H'] instead of [:, kept heads]"
+    caught_by = frozenset({EXACT, NONZERO})
+    where = (("timm-swin", "heads"), ("swin", "heads"))
+    gaps = {("swin", "heads", EXACT): ZERO_INIT}
+
+    def prune(self, model, request):
+        _positional(model, request, lambda b: [(p, t.dim() - 1, t) for p, t in b.per_head_params()])
+
+
+class QkvBiasByPosition(Mutant):
+    """Qwen2's q/k/v biases sliced by position (bias[:rows]) while the weights are sliced by the
+    kept heads, as a hand-written `weight[rows]` without the matching `bias[rows]` does."""
+
+    name = "qkv_bias_by_position"
+    trap = "slices q/k/v weight rows by the kept heads but their biases by position"
+    caught_by = frozenset({EXACT, NONZERO})
+    where = (("qwen2", "heads"), ("qwen2", "head_dims"))
+    gaps = {("qwen2", "heads", EXACT): ZERO_INIT, ("qwen2", "head_dims", EXACT): ZERO_INIT}
+
+    def prune(self, model, request):
+        def biases(b):
+            fam = b.family
+            paths = [fam.qkv] if fam.fused else [fam.q, fam.k, fam.v]
+            return [(f"{p}.bias", 0, resolve(b.module, p).bias) for p in paths
+                    if resolve(b.module, p).bias is not None]
+        _positional(model, request, biases)
+
+
+# -- attribute and config sync --------------------------------------------------------------
+
+class ConfigNotSynced(Mutant):
+    """Keeps every module attribute in sync but never touches ``model.config``: a uniform
+    prune then saves a config that describes the unpruned model (§6)."""
+
+    name = "config_not_synced"
+    trap = "syncs module attributes but leaves model.config (num_attention_heads, num_heads, ...) unchanged"
+    caught_by = frozenset({"check_attribute_sync"})
+    where = (("llama", "heads-ratio"), ("swin", "heads-ratio"), ("vit", "heads-ratio"), ("qwen2", "head_dims-ratio"))
+    gaps = {("vit", "heads-ratio", "check_attribute_sync"): MISSING_FIELD,
+            ("qwen2", "head_dims-ratio", "check_attribute_sync"): MISSING_FIELD}
+
+    def prune(self, model, request):
+        config = model.config
+        names = {f.name.split(".")[0] for b in headprune.attention_blocks(model) for f in b.family.config_fields}
+        saved = {n: copy.deepcopy(getattr(config, n)) for n in names if hasattr(config, n)}
+        reference_prune(model, request)
+        for n in names:
+            if n in saved:
+                setattr(config, n, saved[n])
+            elif hasattr(config, n):
+                delattr(config, n)
+
+
+class Phi3SharedConfig(Mutant):
+    """Writes Phi-3's per-layer head counts into ``attn.config``, which is the config *shared*
+    by every layer: the last layer's counts win, and every other layer splits its fused rows
+    with them (§2: give each module its own config)."""
+
+    name = "phi3_shared_config"
+    trap = "sets attn.config.num_attention_heads per layer on Phi-3, i.e. on the one shared config"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("phi3", "heads"), ("phi3-gqa", "heads"))
+    gaps = {("phi3", "heads", EXACT): RAISES_NOT_FAILS, ("phi3-gqa", "heads", EXACT): RAISES_NOT_FAILS}
+
+    def prune(self, model, request):
+        reference_prune(model, request)
+        for block in headprune.attention_blocks(model):
+            overlay = block.module.config
+            shared = getattr(overlay, "base", overlay)
+            for key, value in getattr(overlay, "overrides", {}).items():
+                setattr(shared, key, value)
+            block.module.config = shared
+
+
+class Phi3ConfigCopy(Mutant):
+    """Gives each Phi-3 module a private *copy* of the config (right head counts), which goes
+    stale when the model later switches backend: ``set_attn_implementation`` updates the shared
+    config only, so the attention keeps running eager while the model builds sdpa's boolean mask,
+    which eager then *adds* to the scores (§7)."""
+
+    name = "phi3_config_copy"
+    trap = "copy.copy(config) per Phi-3 module instead of an overlay: stale _attn_implementation after a backend switch"
+    caught_by = frozenset({EXACT, "check_generate"})
+    where = (("phi3", "heads"),)
+
+    def prune(self, model, request):
+        reference_prune(model, request)
+        for block in headprune.attention_blocks(model):
+            overlay = block.module.config
+            if hasattr(overlay, "overrides"):
+                private = copy.copy(overlay.base)
+                for key, value in overlay.overrides.items():
+                    setattr(private, key, value)
+                block.module.config = private
+
+
+# -- what pruning must not do ---------------------------------------------------------------
+
+class MasksHeads(Mutant):
+    """Zeroes the removed heads through ``torch.nn.utils.prune`` (a mask on o_proj's columns)
+    instead of removing them: the outputs are right, the model is exactly as big as before."""
+
+    name = "masks_heads"
+    trap = "masks heads (torch.nn.utils.prune.custom_from_mask on o_proj) instead of slicing them out"
+    caught_by = frozenset({"check_param_count", "check_shapes", "check_request_honoured"})
+    where = (("bert", "heads"), ("llama-gqa", "heads"))
+
+    def prune(self, model, request):
+        from torch.nn.utils import prune as torch_prune
+        plan, blocks = plan_for(model, request)
+        for block, lp in zip(blocks, plan.layers):
+            if lp.is_identity(block):
+                continue
+            d = block.head_dim
+            keep = torch.zeros(block.num_heads * d, dtype=torch.bool)
+            for h in lp.keep_heads:
+                keep[h * d:(h + 1) * d] = True
+            torch_prune.custom_from_mask(block.o, "weight", keep.expand_as(block.o.weight).clone())
+
+
+class EmptyMeansDefault(Mutant):
+    """``if not request.heads:`` treats an empty selection ``{}`` as "none given" and falls back
+    to a default ratio, so asking to remove nothing removes half the heads."""
+
+    name = "empty_means_default"
+    trap = "an empty request ({}) is falsy and silently becomes the default ratio=0.5"
+    caught_by = frozenset({"check_noop"})
+    where = (("bert", "heads"), ("llama", "head_dims"), ("timm-swin", "heads"))
+
+    def prune(self, model, request):
+        if not request.heads and not request.dims and request.ratio is None:
+            request = dataclasses.replace(request, heads=None, dims=None, ratio=0.5)
+        reference_prune(model, request)
+
+
+class NewLinearDefaultDtype(Mutant):
+    """Rebuilds each sliced projection as a fresh ``nn.Linear(in, out)`` and copies the kept
+    rows in: the new layer has the default dtype (float32) whatever the model's dtype was."""
+
+    name = "new_linear_default_dtype"
+    trap = "nn.Linear(in_features, out_features) for the sliced layer: default dtype, not the model's"
+    caught_by = frozenset({"check_dtype_device"})
+    where = (("bert", "heads"), ("llama", "head_dims"))
+
+    def prune(self, model, request):
+        for block in pruned_blocks(model, request):
+            for role, lin in block.projections().items():
+                new = nn.Linear(lin.in_features, lin.out_features, bias=lin.bias is not None)
+                with torch.no_grad():
+                    new.weight.copy_(lin.weight)
+                    if lin.bias is not None:
+                        new.bias.copy_(lin.bias)
+                new.weight.requires_grad_(lin.weight.requires_grad)
+                owner, leaf = _owner(block.module, block.projections_paths()[
+                    list(block.projections()).index(role)])
+                setattr(owner, leaf, new)
+
+
+class DropsRequiresGrad(Mutant):
+    """``nn.Parameter(sliced)`` without ``requires_grad=old.requires_grad``: frozen projections
+    (LoRA bases, frozen towers) become trainable after pruning."""
+
+    name = "drops_requires_grad"
+    trap = "wraps sliced weights in nn.Parameter(...) with the default requires_grad=True"
+    caught_by = frozenset({"check_dtype_device"})
+    where = (("vit", "heads"), ("qwen2", "head_dims"))
+
+    def prune(self, model, request):
+        for block in pruned_blocks(model, request):
+            for lin in block.projections().values():
+                lin.weight = nn.Parameter(lin.weight.detach())
+
+
+class WeightsAsBuffers(Mutant):
+    """Stores the sliced weights with ``register_buffer`` (or as plain tensor attributes): the
+    forward is right, but optimizers, ``parameters()`` and gradients no longer see them."""
+
+    name = "weights_as_buffers"
+    trap = "register_buffer('weight', sliced) instead of an nn.Parameter"
+    caught_by = frozenset({"check_trainable", "check_param_count"})
+    where = (("vit", "heads"), ("llama-gqa", "heads-ratio"))
+
+    def prune(self, model, request):
+        for block in pruned_blocks(model, request):
+            for lin in block.projections().values():
+                w = lin.weight.detach()
+                del lin._parameters["weight"]
+                lin.register_buffer("weight", w)
+
+
+class LoadWithoutReplay(Mutant):
+    """Saves the pruned state_dict, then loads it into a fresh *unpruned* model keeping only the
+    tensors whose shapes happen to match (the ``ignore_mismatched_sizes=True`` trap, §6): the
+    sliced projections stay at their unpruned values and nothing complains."""
+
+    name = "load_without_replay"
+    trap = "load() = load_state_dict of the matching-shape tensors into the unpruned model (no replay)"
+    caught_by = frozenset({"check_save_load"})
+    where = (("llama", "heads"), ("vit", "head_dims"))
+    capabilities = Capabilities(save_load=True)
+
+    def prune(self, model, request):
+        reference_prune(model, request)
+
+    def save(self, model, directory):
+        headprune.save(model, directory)
+
+    def load(self, directory, fresh_model):
+        from headprune.persistence import WEIGHTS_FILE
+        from pathlib import Path
+        saved = load_file(str(Path(directory) / WEIGHTS_FILE))
+        own = fresh_model.state_dict()
+        fresh_model.load_state_dict({k: v for k, v in saved.items() if k in own and own[k].shape == v.shape},
+                                    strict=False)
+        return fresh_model.eval()
+
+
+class PartialSurgery(Mutant):
+    """Validates and applies the request one layer at a time, so layer 0 is already cut when
+    layer 1 turns out to be impossible: the error is right, the model is half pruned."""
+
+    name = "partial_surgery"
+    trap = "applies each layer as soon as it is validated; a bad later layer leaves earlier ones pruned"
+    caught_by = frozenset({"check_bad_requests"})
+    where = (("bert", "heads"), ("llama", "heads"), ("llama-gqa", "heads"))
+    gaps = {("llama-gqa", "heads", "check_bad_requests"): BAD_LAYER0_GQA}
+    capabilities = Capabilities(validates_requests=True)
+
+    def prune(self, model, request):
+        if request.mode != "heads" or request.heads is None:
+            return reference_prune(model, request)
+        for layer, ids in request.heads.items():
+            reference_prune(model, dataclasses.replace(request, heads={layer: ids}))
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+_CLASSES = [cls for cls in list(globals().values())
+            if isinstance(cls, type) and issubclass(cls, Mutant) and cls is not Mutant]
+MUTANTS: dict[str, type[Mutant]] = {cls.name: cls for cls in sorted(_CLASSES, key=lambda c: c.name)}
+assert len(MUTANTS) == len(_CLASSES), "duplicate mutant names"
+
+
+def by_name(name: str) -> Mutant:
+    """A fresh instance of the mutant called ``name``."""
+    try:
+        return MUTANTS[name]()
+    except KeyError:
+        raise KeyError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}") from None
+
+
+# module-level instances: ``--pruner suites.meta.mutants:<name>``
+globals().update({name: cls() for name, cls in MUTANTS.items()})
+
+__all__ = ["MUTANTS", "Mutant", "by_name", *MUTANTS]

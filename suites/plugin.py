@@ -1,0 +1,151 @@
+"""The pytest plugin behind ``pytest suites/ --pruner NAME``.
+
+Options, markers, hypothesis profiles, the pruner under test, expected failures, the run
+header and the JSON-lines results sink all live here; the checks themselves never import
+pytest. Loaded from the repository's root ``conftest.py``.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from headprune import discovery
+
+from . import expectations
+from .results import ResultsSink, package_versions
+
+MARKERS = {
+    "conformance": "a conformance check of the pruner under test (case x scenario x check)",
+    "property": "a hypothesis property test of the pruner under test",
+    "meta": "proves the suite itself (mutant pruners, plugin behaviour)",
+    "slow": "longer than a few seconds; deselect with -m 'not slow'",
+    "benchmark": "speed/memory measurement, not run by default",
+    "gpu": "needs a CUDA device",
+}
+
+PRUNER_ENV = "HEADPRUNE_PRUNER"
+DEFAULT_RESULTS = "results/conformance.jsonl"
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+               print_blob=True)
+settings.register_profile("dev", max_examples=20, **_COMMON)
+settings.register_profile("ci", max_examples=6, derandomize=True, database=None, **_COMMON)
+settings.register_profile("nightly", max_examples=300, **_COMMON)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+PRUNER_KEY = pytest.StashKey[object]()
+EXPECT_KEY = pytest.StashKey[list]()
+SINK_KEY = pytest.StashKey[ResultsSink]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("headprune", "headprune conformance suite")
+    group.addoption("--pruner", default=os.environ.get(PRUNER_ENV, "headprune"),
+                    help=f"pruner under test: an entry-point name in '{discovery.ENTRY_POINT_GROUP}' or "
+                         f"module:attribute (default: ${PRUNER_ENV} or 'headprune')")
+    group.addoption("--max-examples", type=int, default=None,
+                    help="hypothesis examples per property test (overrides the profile)")
+    group.addoption("--results", default=DEFAULT_RESULTS,
+                    help=f"JSON-lines results file ('' to disable; default {DEFAULT_RESULTS})")
+    group.addoption("--xfails-file", default=None,
+                    help="file of expected failures: one 'pattern  # reason' per line")
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    try:
+        pruner = discovery.find(config.getoption("--pruner"))
+    except discovery.PrunerNotFound as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[PRUNER_KEY] = pruner
+    expected = expectations.from_pruner(pruner)
+    if config.getoption("--xfails-file"):
+        expected += expectations.from_file(config.getoption("--xfails-file"))
+    config.stash[EXPECT_KEY] = expected
+    if (n := config.getoption("--max-examples")) is not None:
+        settings.register_profile("cli", settings(settings.default, max_examples=n))
+        settings.load_profile("cli")
+    results = config.getoption("--results")
+    if results and not hasattr(config, "workerinput"):  # the xdist controller (or a serial run) writes
+        config.stash[SINK_KEY] = ResultsSink(Path(results), pruner.name, str(pruner.version))
+
+
+def pytest_unconfigure(config):
+    sink = config.stash.get(SINK_KEY, None)
+    if sink is not None:
+        sink.close()
+
+
+def pytest_report_header(config):
+    pruner = config.stash[PRUNER_KEY]
+    caps = pruner.capabilities
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return [f"headprune suite: pruner {pruner.name} {pruner.version} ({config.getoption('--pruner')})",
+            f"  capabilities: modes={sorted(caps.modes)} families={len(caps.families)} explicit={caps.explicit} "
+            f"ratio={caps.ratio} gqa={sorted(caps.gqa_strategies)} save_load={caps.save_load} "
+            f"validates_requests={caps.validates_requests}",
+            f"  {versions}; hypothesis profile {settings._current_profile}"]
+
+
+def _describe(item) -> dict | None:
+    """case/family/mode/scenario/check of a suite test, from its parameters (None: not a suite test)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "case_name" not in params:
+        return None
+    import models
+
+    case = models.get_case(params["case_name"])
+    scenario = params.get("scenario_id", "")
+    check_name = params.get("check_name") or item.originalname
+    return {"case": case.name, "family": case.family, "scenario": scenario,
+            "mode": params.get("mode") or scenario.split("-")[0] or None, "check": check_name,
+            "test_id": item.callspec.id}
+
+
+def pytest_collection_modifyitems(config, items):
+    expected = config.stash[EXPECT_KEY]
+    used = set()
+    for item in items:
+        meta = _describe(item)
+        if meta is None:
+            continue
+        test_id, check_name = meta.pop("test_id"), meta["check"]
+        item.user_properties.extend(meta.items())
+        exp = expectations.first_match(expected, test_id, check_name)
+        if exp is None:
+            continue
+        used.add(exp)
+        reason = f"expected failure ({exp.source}): {exp.reason}"
+        if item.get_closest_marker("property"):
+            item.add_marker(pytest.mark.skip(reason=reason))  # hypothesis failures are not deterministic
+        else:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+    for exp in expected:
+        if exp not in used:
+            warnings.warn(pytest.PytestWarning(
+                f"expected failure {exp.pattern!r} ({exp.source}) matches no collected test"))
+
+
+def pytest_sessionstart(session):
+    sink = session.config.stash.get(SINK_KEY, None)
+    if sink is not None:
+        session.config.pluginmanager.register(_SinkPlugin(sink), "headprune-results")
+
+
+class _SinkPlugin:
+    def __init__(self, sink: ResultsSink):
+        self.sink = sink
+
+    def pytest_runtest_logreport(self, report):
+        self.sink.record(report)
+
+
+@pytest.fixture(scope="session")
+def pruner(request):
+    """The pruner under test (``--pruner``)."""
+    return request.config.stash[PRUNER_KEY]
