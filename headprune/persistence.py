@@ -27,9 +27,11 @@ FORMAT = 1
 def save(model: nn.Module, directory) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    record = getattr(model, RECORD_ATTR, None) or {"original_config": None, "steps": []}
     cls = type(model)
     config = getattr(model, "config", None)
+    # An unpruned model has no record yet: its own config is then the original one.
+    record = getattr(model, RECORD_ATTR, None) or {
+        "original_config": config.to_dict() if hasattr(config, "to_dict") else None, "steps": []}
     payload = {
         "format": FORMAT,
         "model_class": f"{cls.__module__}:{cls.__qualname__}",

@@ -1,14 +1,18 @@
 """Prove the conformance suite: every mutant is caught where it says, the reference is not.
 
 For each mutant, each ``(case, scenario)`` in its ``where`` and each check in its ``caught_by``,
-the Trial is built as the conformance suite builds it and the check must raise CheckFailure
-(a crash with another exception does not count: a check must *fail*, not error out). The
-reference pruner runs through the same checks on the same trials and must pass all of them.
-Known holes (``Mutant.gaps``) run as strict xfails, so closing one is noticed.
+the Trial is built and the check run exactly as the conformance suite does (``suites.runner``),
+and the check must raise CheckFailure: a crash with any other exception does not count, a
+check must *fail*, not error out. The reference pruner runs through the same checks on the same
+cases and scenarios and must pass all of them. Known holes (``Mutant.gaps``) run as strict
+xfails, so closing one is noticed.
+
+Parameters are named ``case``/``scenario``/``check`` (not ``case_name``/``check_name``) on purpose:
+the plugin applies the ``--pruner``'s expected failures to tests with those names, and these tests
+do not depend on ``--pruner``.
 """
 from __future__ import annotations
 
-import functools
 import warnings
 
 import pytest
@@ -17,46 +21,55 @@ import headprune
 import models
 import suites.checks.nonzero_init  # noqa: F401  registers check_exact_nonzero_init (see its module)
 from headprune.contract import Pruner
-from suites.checks import CHECKS, CheckFailure, Trial
+from suites import runner
+from suites.checks import CHECKS, CheckFailure
 from suites.meta import mutants
 from suites.meta.mutants import MUTANTS, by_name
-from suites.scenarios import inexact_by_design, request_for, scenario_by_id
+from suites.scenarios import scenario_by_id
+
+pytestmark = pytest.mark.meta
 
 REFERENCE = "reference"
 
 
-@functools.lru_cache(maxsize=None)
-def trial(pruner: str, case_name: str, scenario_id: str) -> Trial:
-    """The Trial the conformance suite runs for this pruner, case and scenario (shared by checks)."""
+def _pruner(name: str):
+    return headprune.reference if name == REFERENCE else getattr(mutants, name)  # stable: runner caches by id
+
+
+def run_check(pruner_name: str, case: str, scenario: str, check: str) -> None:
+    """One check on the (cached) trial, refusing combinations the suite itself would skip."""
     warnings.filterwarnings("ignore")
-    case = models.get_case(case_name)
-    scenario = scenario_by_id(case, scenario_id)
-    obj = headprune.reference if pruner == REFERENCE else by_name(pruner)
-    return Trial(case, obj, request_for(case, scenario), scenario.id, inexact_by_design(case, scenario.mode))
+    pruner = _pruner(pruner_name)
+    case_obj = models.get_case(case)
+    why = runner.unsupported(pruner, case_obj, scenario_by_id(case_obj, scenario))
+    assert why is None, f"the suite would skip {pruner_name} on {case}/{scenario}: {why}"
+    t = runner.trial(pruner, case, scenario)
+    unmet = [why for why in map(t.unmet, sorted(CHECKS[check].needs)) if why]
+    assert not unmet, f"the suite would skip {check} for {pruner_name} on {case}/{scenario}: {unmet}"
+    runner.run_check(pruner, case, scenario, check, pruner_spec=f"suites.meta.mutants:{pruner_name}")
 
 
-def run_check(pruner: str, case_name: str, scenario_id: str, check: str) -> None:
-    t = trial(pruner, case_name, scenario_id)
-    assert t.pruner.capabilities.supports(t.case.family, t.request.mode), \
-        f"{pruner} does not claim {t.case.family}/{t.request.mode}: the suite would skip it"
-    unmet = [why for why in map(t.unmet, CHECKS[check].needs) if why]
-    assert not unmet, f"{check} does not apply to {pruner} on {case_name}/{scenario_id}: {unmet}"
-    CHECKS[check](t)
+def _gap(cls, case, scenario, check) -> str | None:
+    return cls.gaps.get((case, scenario, check))
 
 
-def _gap(cls, case_name, scenario_id, check):
-    return cls.gaps.get((case_name, scenario_id, check))
+def _clean(cls, case, scenario) -> list[str]:
+    """The checks that must fail cleanly on this entry (caught_by minus known gaps)."""
+    return sorted(k for k in cls.caught_by if not _gap(cls, case, scenario, k))
+
+
+def _xfail(reason: str):
+    return [pytest.mark.xfail(strict=True, reason=f"suite gap: {reason}")]
 
 
 def _mutant_params():
     out = []
     for name, cls in MUTANTS.items():
-        for case_name, scenario_id in cls.where:
-            for check in sorted(cls.caught_by):
-                gap = _gap(cls, case_name, scenario_id, check)
-                marks = [pytest.mark.xfail(strict=True, reason=f"suite gap: {gap}")] if gap else []
-                out.append(pytest.param(name, case_name, scenario_id, check, marks=marks,
-                                        id=f"{name}-{case_name}-{scenario_id}-{check}"))
+        for case, scenario in cls.where:
+            for check in cls.caught_by:
+                gap = _gap(cls, case, scenario, check)
+                out.append(pytest.param(name, case, scenario, check, marks=_xfail(gap) if gap else [],
+                                        id=f"{name}-{case}-{scenario}-{check}"))
     return sorted(out, key=lambda p: p.id)
 
 
@@ -65,41 +78,33 @@ def _reference_params():
     return [pytest.param(c, s, k, id=f"{c}-{s}-{k}") for c, s, k in sorted(seen)]
 
 
-def _clean(cls, case_name, scenario_id) -> list[str]:
-    return sorted(k for k in cls.caught_by if not _gap(cls, case_name, scenario_id, k))
-
-
 def _where_params():
     out = []
     for name, cls in MUTANTS.items():
         for c, s in sorted(cls.where):
-            marks = []
-            if not _clean(cls, c, s):
-                reasons = sorted({_gap(cls, c, s, k) for k in cls.caught_by})
-                marks = [pytest.mark.xfail(strict=True, reason=f"suite gap: {'; '.join(reasons)}")]
+            marks = [] if _clean(cls, c, s) else _xfail("; ".join(sorted({_gap(cls, c, s, k) for k in cls.caught_by})))
             out.append(pytest.param(name, c, s, marks=marks, id=f"{name}-{c}-{s}"))
     return out
 
 
-@pytest.mark.parametrize(("mutant", "case_name", "scenario_id", "check"), _mutant_params())
-def test_mutant_is_caught(mutant, case_name, scenario_id, check):
+@pytest.mark.parametrize(("mutant", "case", "scenario", "check"), _mutant_params())
+def test_mutant_is_caught(mutant, case, scenario, check):
     with pytest.raises(CheckFailure):
-        run_check(mutant, case_name, scenario_id, check)
+        run_check(mutant, case, scenario, check)
 
 
-@pytest.mark.parametrize(("case_name", "scenario_id", "check"), _reference_params())
-def test_reference_passes(case_name, scenario_id, check):
-    run_check(REFERENCE, case_name, scenario_id, check)
+@pytest.mark.parametrize(("case", "scenario", "check"), _reference_params())
+def test_reference_passes(case, scenario, check):
+    run_check(REFERENCE, case, scenario, check)
 
 
-@pytest.mark.parametrize(("mutant", "case_name", "scenario_id"), _where_params())
-def test_every_where_entry_is_caught(mutant, case_name, scenario_id):
-    """Each place a mutant is shown has at least one check that is not a known gap there; every
+@pytest.mark.parametrize(("mutant", "case", "scenario"), _where_params())
+def test_every_where_entry_is_caught(mutant, case, scenario):
+    """Each place a mutant is shown has at least one check that is not a known gap there. Every
     such check is run by test_mutant_is_caught and must raise CheckFailure, so together they prove
     the mutant is caught on every ``where`` entry. An entry where every check is a gap is a strict xfail."""
     cls = MUTANTS[mutant]
-    assert _clean(cls, case_name, scenario_id), \
-        f"{mutant} on {case_name}/{scenario_id}: no check catches it cleanly (gaps: {dict(cls.gaps)})"
+    assert _clean(cls, case, scenario), f"{mutant} on {case}/{scenario}: no check catches it cleanly ({cls.gaps})"
 
 
 def test_every_mutant_is_caught_somewhere():
@@ -108,9 +113,8 @@ def test_every_mutant_is_caught_somewhere():
 
 
 def test_every_check_is_proven():
-    """Each registered check fails cleanly on at least one mutant somewhere."""
-    proven = {k for cls in MUTANTS.values() for c, s in cls.where for k in cls.caught_by
-              if not _gap(cls, c, s, k)}
+    """Each registered check fails cleanly (not as a known gap) on at least one mutant somewhere."""
+    proven = {k for cls in MUTANTS.values() for c, s in cls.where for k in _clean(cls, c, s)}
     assert not set(CHECKS) - proven, f"checks no mutant proves: {sorted(set(CHECKS) - proven)}"
 
 
@@ -123,8 +127,8 @@ def test_registry():
         assert cls.trap and "\n" not in cls.trap
         assert cls.caught_by and cls.caught_by <= set(CHECKS), f"{name}: unknown checks {cls.caught_by - set(CHECKS)}"
         assert cls.where and len(set(cls.where)) == len(cls.where)
-        for case_name, scenario_id in cls.where:
-            scenario_by_id(models.get_case(case_name), scenario_id)  # raises if either is unknown
+        for case, scenario in cls.where:
+            scenario_by_id(models.get_case(case), scenario)  # raises if either is unknown
         for key in cls.gaps:
             assert (key[0], key[1]) in cls.where and key[2] in cls.caught_by, f"{name}: gap {key} is not shown"
         inst = getattr(mutants, name)
