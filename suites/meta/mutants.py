@@ -37,6 +37,8 @@ RAISES_NOT_FAILS = ("the pruned model raises inside the check (a RuntimeError fr
 ZERO_INIT = "the zoo initialises every bias and the HF Swin table to zero, so slicing them wrongly changes nothing"
 UNGUARDED_LAYOUT = ("check_attribute_sync calls headprune.attention_blocks(pruned) unguarded: an inconsistent layout "
                     "raises UnknownLayoutError instead of a CheckFailure")
+DEEPCOPY = ("Trial.fresh deep-copies the pruned model, and torch.nn.utils.prune's computed (non-leaf) weight "
+            "makes copy.deepcopy raise RuntimeError before the check can judge anything")
 BAD_LAYER0_GQA = ("bad_requests' 'valid layer 0, invalid layer 1' removes head 0 alone from layer 0, an unequal GQA "
                   "split, so layer 0 itself is refused and partial surgery is never exercised on GQA models")
 
@@ -65,6 +67,21 @@ def _set(owner: nn.Module, name: str, value: torch.Tensor, like: torch.Tensor) -
 
 def _by_name(model: nn.Module) -> dict[str, headprune.AttentionBlock]:
     return {b.name: b for b in headprune.attention_blocks(model)}
+
+
+def _blocks_unchecked(model):
+    """Attention blocks without the layout check (a stale head_dim makes it fail)."""
+    from headprune.families import family_of
+    for name, module in model.named_modules():
+        fam = family_of(module)
+        if fam is not None:
+            yield headprune.AttentionBlock(0, name, module, fam)
+
+
+def _projection_paths(block: headprune.AttentionBlock) -> dict[str, str]:
+    fam = block.family
+    roles = {"qkv": fam.qkv} if fam.fused else {"q": fam.q, "k": fam.k, "v": fam.v}
+    return {**roles, "o": fam.o}
 
 
 def _layout(block: headprune.AttentionBlock) -> tuple[int, int, int]:
@@ -236,15 +253,6 @@ class StaleHeadDim(Mutant):
             setattr(owner, leaf, old[block.name])
 
 
-def _blocks_unchecked(model):
-    """Attention blocks without the layout check (the stale head_dim makes it fail)."""
-    from headprune.families import family_of
-    for name, module in model.named_modules():
-        fam = family_of(module)
-        if fam is not None:
-            yield headprune.AttentionBlock(0, name, module, fam)
-
-
 # -- slicing by position instead of by the kept heads ---------------------------------------
 
 def _positional(model: nn.Module, request: PruneRequest, paths) -> None:
@@ -383,8 +391,9 @@ class MasksHeads(Mutant):
 
     name = "masks_heads"
     trap = "masks heads (torch.nn.utils.prune.custom_from_mask on o_proj) instead of slicing them out"
-    caught_by = frozenset({"check_param_count", "check_shapes", "check_request_honoured"})
+    caught_by = frozenset({"check_param_count", "check_shapes", "check_request_honoured", EXACT, "check_trainable"})
     where = (("bert", "heads"), ("llama-gqa", "heads"))
+    gaps = {(c, s, k): DEEPCOPY for c, s in where for k in (EXACT, "check_trainable")}
 
     def prune(self, model, request):
         from torch.nn.utils import prune as torch_prune
@@ -425,15 +434,15 @@ class NewLinearDefaultDtype(Mutant):
 
     def prune(self, model, request):
         for block in pruned_blocks(model, request):
-            for role, lin in block.projections().items():
+            for path in _projection_paths(block).values():
+                owner, leaf = _owner(block.module, path)
+                lin = getattr(owner, leaf)
                 new = nn.Linear(lin.in_features, lin.out_features, bias=lin.bias is not None)
                 with torch.no_grad():
                     new.weight.copy_(lin.weight)
                     if lin.bias is not None:
                         new.bias.copy_(lin.bias)
                 new.weight.requires_grad_(lin.weight.requires_grad)
-                owner, leaf = _owner(block.module, block.projections_paths()[
-                    list(block.projections()).index(role)])
                 setattr(owner, leaf, new)
 
 

@@ -1,0 +1,93 @@
+"""The main job: prune every zoo model with the reference pruner and tabulate the result.
+
+    python -m reports.zoo_table [--ratio 0.5] [--out results/zoo]
+
+For every case and both modes: heads per layer before/after, head_dim, parameters
+before/after, and the max deviation from the masking oracle (eager and sdpa, padded batch).
+Writes ``<out>.jsonl`` and ``<out>.html`` beside the printed table.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import headprune
+import models
+from suites.checks.oracle import survivors_oracle
+from suites.checks.survivors import identify
+from suites.scenarios import inexact_by_design
+
+from .html import write_page
+
+
+def _deviation(case, original, pruned) -> float:
+    oracle = survivors_oracle(original, identify(original, pruned))
+    worst = 0.0
+    inputs = case.make_inputs(batch=2, seq_len=7, pad=2, seed=1)
+    for backend in models.BACKENDS:
+        a, b = copy.deepcopy(pruned), copy.deepcopy(oracle)
+        models.set_attention_backend(a, backend)
+        models.set_attention_backend(b, backend)
+        with torch.no_grad():
+            diff = (models.logits(case, a, inputs) - models.logits(case, b, inputs)).abs()
+        if case.generative:
+            diff = diff[inputs["attention_mask"].bool()]
+        worst = max(worst, float(diff.max()))
+    return worst
+
+
+def run(ratio: float) -> pd.DataFrame:
+    rows = []
+    for case in models.cases():
+        for mode in ("heads", "head_dims"):
+            original = models.build(case)
+            pruned = copy.deepcopy(original)
+            inexact = inexact_by_design(case, mode)
+            start = time.perf_counter()
+            report = headprune.prune(pruned, ratio=ratio, mode=mode, allow_inexact=inexact is not None)
+            seconds = time.perf_counter() - start
+            rows.append({
+                "case": case.name, "family": case.family, "mode": mode,
+                "heads before": "/".join(str(lr.heads_before) for lr in report.layers),
+                "heads after": "/".join(str(lr.heads_after) for lr in report.layers),
+                "kv after": "/".join(str(lr.kv_heads_after) for lr in report.layers),
+                "head_dim": f"{report.layers[0].head_dim_before}->{report.layers[0].head_dim_after}",
+                "params before": report.params_before, "params after": report.params_after,
+                "max |dev|": _deviation(case, original, pruned),
+                "exact": "no (by design)" if inexact else "yes",
+                "prune ms": round(seconds * 1e3, 1),
+            })
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m reports.zoo_table", description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--ratio", type=float, default=0.5)
+    ap.add_argument("--out", default="results/zoo", help="path stem for .jsonl and .html")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    table = run(args.ratio)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False, formatters={"max |dev|": "{:.1e}".format}))
+    exact = table[table["exact"] == "yes"]
+    print(f"\n{len(table)} prunes; exact ones deviate at most {exact['max |dev|'].max():.1e} from the oracle")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in table.to_dict("records")))
+    write_page(out.with_suffix(".html"), f"headprune zoo, ratio {args.ratio}", table,
+               highlight={"max |dev|": 1e-5})
+    print(f"wrote {out.with_suffix('.jsonl')} and {out.with_suffix('.html')}")
+    bad = exact[exact["max |dev|"] > 1e-5]
+    return 1 if len(bad) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
