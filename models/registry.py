@@ -183,6 +183,23 @@ _PROTOTYPES: dict[str, torch.nn.Module] = {}
 _LOCK = threading.Lock()
 
 
+def _make_visible(model: torch.nn.Module) -> None:
+    """Re-draw the weights so that pruning mistakes show in the outputs.
+
+    Default inits (std 0.02, zero biases, a zero Swin bias table) give near-uniform attention
+    on tiny models: a wrong softmax scale or a bias sliced by the wrong heads would change
+    the logits by less than the test tolerance. Linear weights get std 1/sqrt(fan_in), so
+    attention scores are O(1), and all-zero parameters get noise.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, module.in_features ** -0.5)
+        for p in model.parameters():
+            if p.numel() and not p.any():
+                p.normal_(0.0, 0.2)
+
+
 def _build_uncached(case: Union[str, Case]) -> torch.nn.Module:
     """Build the prototype from scratch (seed 0, fp32, eval, CPU, eager).
 
@@ -193,6 +210,7 @@ def _build_uncached(case: Union[str, Case]) -> torch.nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = case.builder()
+        _make_visible(model)
     model = model.to(device="cpu", dtype=torch.float32).eval()
     set_attention_backend(model, "eager")
     return model

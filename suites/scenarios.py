@@ -110,8 +110,10 @@ def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
         out.append(("every head of a layer", PruneRequest(heads={0: tuple(range(h))})))
         out.append(("head index out of range", PruneRequest(heads={0: (h,)})))
         out.append(("layer index out of range", PruneRequest(heads={n: (0,)})))
-        out.append(("valid layer 0, invalid layer 1", PruneRequest(heads={0: (0,), 1: tuple(range(case.num_heads[1]))})))
         g = h // kv
+        valid0 = tuple(range(g)) if kv > 1 and g > 1 else (0,)  # a whole kv group is legal under GQA
+        out.append(("valid layer 0, invalid layer 1",
+                    PruneRequest(heads={0: valid0, 1: tuple(range(case.num_heads[1]))})))
         if kv > 1 and g > 1:
             out.append(("unequal GQA split", PruneRequest(heads={0: (0,)})))
     else:

@@ -218,6 +218,16 @@ def test_ratio_zero_changes_nothing():
     assert torch.equal(S.outputs(name, model, x), S.outputs(name, original, x))
 
 
+@pytest.mark.parametrize("kwargs", [dict(heads={}), dict(heads={0: [], 1: []}), dict(mode="head_dims", dims=[])],
+                         ids=["no-layers", "empty-lists", "no-dims"])
+def test_empty_request_touches_nothing(kwargs):
+    model = S.build("phi3-gqa")
+    snap = S.Snapshot(model)
+    report = headprune.prune(model, **kwargs)
+    assert report.params_before == report.params_after and report.removed_heads == {}
+    snap.assert_unchanged()  # not even a config overlay or a recorded step
+
+
 # -- the report ----------------------------------------------------------------------------
 
 def _numel(model):

@@ -35,7 +35,13 @@ class Check:
     needs: frozenset[str] = frozenset()   # see Trial.unmet
 
     def __call__(self, trial: "Trial") -> None:
-        self.func(trial)
+        try:
+            self.func(trial)
+        except CheckFailure:
+            raise
+        except Exception as exc:
+            # The pruned model (or the pruner) broke while being checked: that is the verdict.
+            raise CheckFailure(f"{type(exc).__name__} while checking: {exc}") from exc
 
 
 CHECKS: dict[str, Check] = {}

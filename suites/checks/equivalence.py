@@ -20,7 +20,7 @@ def _oracle(trial: Trial, backend: str):
 def check_kept_heads_exact(trial: Trial) -> None:
     """Forward equals the masking oracle on padded and unpadded batches, eager and sdpa."""
     case = trial.case
-    for backend in ("eager", "sdpa"):
+    for backend in ("sdpa", "eager"):  # sdpa first: its failures are the silent ones (attention-map §7)
         pruned, oracle = trial.fresh(backend), _oracle(trial, backend)
         for pad in (2, 0):
             inputs = case.make_inputs(batch=2, seq_len=7, pad=pad, seed=1)
@@ -32,16 +32,21 @@ def check_kept_heads_exact(trial: Trial) -> None:
 
 @check("exact", "generative")
 def check_generate(trial: Trial) -> None:
-    """generate() with DynamicCache and StaticCache gives the oracle's tokens, eager and sdpa."""
+    """generate() with DynamicCache and StaticCache gives the oracle's tokens and step scores, eager and sdpa."""
     case = trial.case
     inputs = case.make_inputs(batch=2, seq_len=6, pad=2, seed=2)
-    for backend in ("eager", "sdpa"):
+    for backend in ("sdpa", "eager"):
         pruned, oracle = trial.fresh(backend), _oracle(trial, backend)
         for cache in ("dynamic", "static"):
-            kwargs = dict(max_new_tokens=GENERATE_TOKENS, do_sample=False)
+            kwargs = dict(max_new_tokens=GENERATE_TOKENS, do_sample=False, output_logits=True,
+                          return_dict_in_generate=True)
             if cache == "static":
                 kwargs["cache_implementation"] = "static"
             got = pruned.generate(**inputs, **kwargs)
             want = oracle.generate(**inputs, **kwargs)
-            fail_unless(got.shape == want.shape and bool((got == want).all()),
-                        f"{backend} generate with {cache} cache: tokens {got.tolist()} != oracle {want.tolist()}")
+            what = f"{backend} generate with {cache} cache"
+            fail_unless(got.sequences.shape == want.sequences.shape and bool((got.sequences == want.sequences).all()),
+                        f"{what}: tokens {got.sequences.tolist()} != oracle {want.sequences.tolist()}")
+            for step, (a, b) in enumerate(zip(got.logits, want.logits)):  # decode steps read the KV cache
+                err = float((a - b).abs().max())
+                fail_unless(err <= ATOL, f"{what}: step {step} logits differ from the oracle by {err:.3g}")

@@ -19,7 +19,6 @@ import pytest
 
 import headprune
 import models
-import suites.checks.nonzero_init  # noqa: F401  registers check_exact_nonzero_init (see its module)
 from headprune.contract import Pruner
 from suites import runner
 from suites.checks import CHECKS, CheckFailure
