@@ -29,7 +29,8 @@ def prune(
     - ``heads={layer: [query head ids to remove]}`` or ``dims={layer: [dim ids]}`` (or one list
       of dims for every layer), in the model's current numbering; or ``ratio`` to let headprune
       choose by L2 weight magnitude (``gqa="equal"`` removes the same number of query heads per
-      kv group, ``gqa="groups"`` removes whole kv groups).
+      kv group, ``gqa="groups"`` removes whole kv groups). A ratio applies per layer, rounds half
+      up and never takes a layer's last head (kv group, dim or RoPE pair).
     - Every attribute, private config copy and (when all layers agree) config field is synced.
     - The whole request is validated first: a :class:`headprune.PruningError` leaves the model
       bit-identical.

@@ -58,21 +58,30 @@ def load(directory, model: nn.Module | None = None) -> nn.Module:
         model = _rebuild(payload)
     if getattr(model, RECORD_ATTR, None):
         raise RequestError("load() needs an unpruned model to replay the saved plans onto")
-    for step in payload["steps"]:
-        replay(model, Plan.from_json(step))
+    plans = [Plan.from_json(step) for step in payload["steps"]]
+    check_fits(model, plans)  # every step, before the first one touches the model
+    for plan in plans:
+        apply_plan(model, plan)
     load_model(model, str(directory / WEIGHTS_FILE), strict=True)
     return model.eval()
 
 
-def replay(model: nn.Module, plan: Plan) -> None:
+def check_fits(model: nn.Module, plans: list[Plan]) -> None:
+    """Raise unless each plan fits the layout the previous ones leave (simulated, not applied)."""
     blocks = attention_blocks(model)
-    if len(blocks) != len(plan.layers):
-        raise RequestError(f"the saved plan covers {len(plan.layers)} attention blocks, the model has {len(blocks)}")
-    for block, lp in zip(blocks, plan.layers):
-        if (max(lp.keep_heads, default=-1) >= block.num_heads or max(lp.keep_dims, default=-1) >= block.head_dim
-                or max(lp.keep_kv_heads, default=-1) >= block.num_kv_heads):
-            raise RequestError("the saved plan does not fit this model", layer=block.layer, block=block.name)
-    apply_plan(model, plan, blocks)
+    layout = [(b.num_heads, b.num_kv_heads, b.head_dim) for b in blocks]
+    for n, plan in enumerate(plans, 1):
+        if len(plan.layers) != len(blocks):
+            raise RequestError(f"saved step {n} covers {len(plan.layers)} attention blocks, "
+                               f"the model has {len(blocks)}")
+        for block, lp in zip(blocks, plan.layers):
+            h, kv, d = layout[block.layer]
+            for kept, bound, what in ((lp.keep_heads, h, "heads"), (lp.keep_kv_heads, kv, "kv heads"),
+                                      (lp.keep_dims, d, "dims")):
+                if not kept or max(kept) >= bound or min(kept) < 0:
+                    raise RequestError(f"saved step {n} does not fit: it keeps {what} {list(kept)}, the layer has {bound}",
+                                       layer=block.layer, block=block.name)
+            layout[block.layer] = (len(lp.keep_heads), len(lp.keep_kv_heads), len(lp.keep_dims))
 
 
 def _rebuild(payload) -> nn.Module:

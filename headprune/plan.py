@@ -240,8 +240,13 @@ def _lowest(scores, candidates: Sequence[int], n: int) -> list[int]:
     return sorted(sorted(candidates, key=lambda i: (float(scores[i]), i))[:n])
 
 
+def _count(total: int, ratio: float) -> int:
+    """How many of ``total`` units a ratio removes: rounded half up, never all of them."""
+    return min(round_half_up(total * ratio), total - 1)
+
+
 def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "equal") -> dict[int, list[int]]:
-    """Heads to remove per layer for ``ratio``, lowest score first.
+    """Heads to remove per layer for ``ratio``, lowest score first; every layer keeps a head.
 
     ``equal``: the same number of query heads from every kv group (all heads when the
     layer has one kv head per query head or one kv head in all). ``groups``: whole kv groups.
@@ -252,16 +257,13 @@ def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "eq
     for block in blocks:
         h, kv, g = block.num_heads, block.num_kv_heads, block.groups
         hs = head_scores[block.layer]
-        if gqa == "groups" or g == 1 or kv == 1:
-            if gqa == "groups" and g > 1:
-                gs = group_scores[block.layer]
-                n = round_half_up(kv * ratio)
-                groups = _lowest(gs, range(kv), n)
-                chosen = [q for grp in groups for q in range(grp * g, (grp + 1) * g)]
-            else:
-                chosen = _lowest(hs, range(h), round_half_up(h * ratio))
+        if gqa == "groups" and g > 1:
+            groups = _lowest(group_scores[block.layer], range(kv), _count(kv, ratio))
+            chosen = [q for grp in groups for q in range(grp * g, (grp + 1) * g)]
+        elif g == 1 or kv == 1:
+            chosen = _lowest(hs, range(h), _count(h, ratio))
         else:
-            n = round_half_up(g * ratio)
+            n = _count(g, ratio)
             chosen = sorted(q for grp in range(kv) for q in _lowest(hs, range(grp * g, (grp + 1) * g), n))
         remove[block.layer] = chosen
     return remove
@@ -277,15 +279,14 @@ def select_head_dims(blocks, ratio: float, dim_scores) -> dict[int, list[int]]:
         half = r // 2
         pair_score = [sum(float(dim_scores[b.layer][p]) + float(dim_scores[b.layer][p + half])
                           for b in rope_blocks) for p in range(half)]
-        n = min(round_half_up(half * ratio), half - 1)
-        for p in _lowest(pair_score, range(half), n):
+        for p in _lowest(pair_score, range(half), _count(half, ratio)):
             shared_pairs += [p, p + half]
     for block in blocks:
         d, r = block.head_dim, block.rotary_dim
         if r is None:
-            remove[block.layer] = _lowest(dim_scores[block.layer], range(d), round_half_up(d * ratio))
+            remove[block.layer] = _lowest(dim_scores[block.layer], range(d), _count(d, ratio))
         else:
             free = range(r, d)  # pass-through dims of partial rotary
-            chosen = _lowest(dim_scores[block.layer], free, round_half_up(len(free) * ratio))
+            chosen = _lowest(dim_scores[block.layer], free, min(round_half_up(len(free) * ratio), len(free)))
             remove[block.layer] = sorted(shared_pairs + chosen)
     return remove

@@ -169,3 +169,18 @@ def test_unknown_format_raises(tmp_path):
     (tmp_path / "headprune.json").write_text(json.dumps(record))
     with pytest.raises(RequestError, match="format 999"):
         headprune.load(tmp_path)
+
+
+def test_a_later_step_that_does_not_fit_leaves_the_model_untouched(tmp_path):
+    model = S.build("llama-gqa")
+    headprune.prune(model, heads={0: [0, 1, 2, 3]})      # layer 0: 8 -> 4 heads
+    headprune.prune(model, heads={1: [0, 1, 2, 3]})
+    headprune.save(model, tmp_path)
+    record = json.loads((tmp_path / "headprune.json").read_text())
+    record["steps"][1]["layers"][0]["keep_heads"] = [0, 1, 2, 3, 7]  # fits 8 heads, not the 4 left after step 1
+    (tmp_path / "headprune.json").write_text(json.dumps(record))
+    target = S.build("llama-gqa")
+    snap = S.Snapshot(target)
+    with pytest.raises(RequestError, match="saved step 2 does not fit"):
+        headprune.load(tmp_path, model=target)
+    snap.assert_unchanged()

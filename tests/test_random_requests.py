@@ -60,15 +60,12 @@ def test_random_head_requests(name):
 
 
 @pytest.mark.parametrize("name", ["swin", "qwen2"])
-def test_random_ratios_never_silently_empty_a_layer(name):
+def test_random_ratios_never_empty_a_layer(name):
     @SETTINGS
     @given(st.floats(0.0, 0.999), st.sampled_from(["equal", "groups"]))
     def run(ratio, gqa):
         original, model = S.build(name), S.build(name)
-        try:
-            report = headprune.prune(model, ratio=ratio, gqa=gqa)
-        except headprune.EmptyLayerError:
-            return  # refused loudly (and atomically: see test_errors)
+        report = headprune.prune(model, ratio=ratio, gqa=gqa)  # a ratio never takes a layer's last head
         assert all(lr.heads_after >= 1 for lr in report.layers)
         x = S.case(name).make_inputs()
         oracle = S.oracle(name, original, report.removed_heads)
