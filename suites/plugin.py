@@ -106,9 +106,11 @@ def _describe(item) -> dict | None:
     case = models.get_case(params["case_name"])
     scenario = params.get("scenario_id", "")
     check_name = params.get("check_name") or item.originalname
-    return {"case": case.name, "family": case.family, "scenario": scenario,
-            "mode": params.get("mode") or scenario.split("-")[0] or None, "check": check_name,
-            "test_id": item.callspec.id}
+    test_id = item.callspec.id if "check_name" in params else f"{case.name}-{check_name}"
+    marker = item.get_closest_marker("property")
+    mode = scenario.split("-")[0] if scenario else (marker.kwargs.get("mode") if marker else None)
+    return {"case": case.name, "family": case.family, "scenario": scenario, "mode": mode, "check": check_name,
+            "test_id": test_id}
 
 
 def pytest_collection_modifyitems(config, items):

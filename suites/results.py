@@ -54,6 +54,8 @@ class ResultsSink:
         if report.when == "teardown" and not report.failed:
             return
         props = dict(report.user_properties)
+        if "check" not in props:
+            return  # not a conformance or property test of the pruner (tests/, meta tests)
         row = {**self.base, "case": props.get("case"), "family": props.get("family"), "mode": props.get("mode"),
                "scenario": props.get("scenario"), "check": props.get("check"), "outcome": outcome_of(report),
                "reason": reason_of(report), "duration": round(report.duration, 4), "nodeid": report.nodeid,

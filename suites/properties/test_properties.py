@@ -44,6 +44,7 @@ def _exact_on(trial: Trial, draw_inputs: dict, backend: str) -> None:
             what=f"{backend} forward on {draw_inputs}")
 
 
+@pytest.mark.property(mode="heads")
 @pytest.mark.parametrize("case_name", CASES)
 @given(data=st.data())
 def test_any_legal_head_subset_is_exact(case_name, pruner, data):
@@ -56,6 +57,7 @@ def test_any_legal_head_subset_is_exact(case_name, pruner, data):
     _exact_on(trial, draw_inputs, backend)
 
 
+@pytest.mark.property(mode="head_dims")
 @pytest.mark.parametrize("case_name", CASES)
 @given(data=st.data())
 def test_any_legal_dim_subset_is_exact(case_name, pruner, data):
@@ -73,6 +75,7 @@ def test_any_legal_dim_subset_is_exact(case_name, pruner, data):
 GQA_CASES = [c.name for c in models.cases() if any(h > kv > 1 for h, kv in zip(c.num_heads, c.num_kv_heads))]
 
 
+@pytest.mark.property(mode="heads")
 @pytest.mark.parametrize("case_name", GQA_CASES)
 @given(data=st.data())
 def test_unequal_gqa_split_is_refused_untouched(case_name, pruner, data):
