@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import models
-from suites.checks import CHECKS
+from suites.checks import CHECKS, CheckFailure
 from suites.runner import matrix, run_check, trial, unsupported
 from suites.scenarios import scenario_by_id
 
@@ -21,4 +21,10 @@ def test_conformance(case_name, scenario_id, check_name, pruner, request):
     for need in sorted(CHECKS[check_name].needs):
         if (why := t.unmet(need)):
             pytest.skip(why)
-    run_check(pruner, case_name, scenario_id, check_name, pruner_spec=request.config.getoption("--pruner"))
+    try:
+        run_check(pruner, case_name, scenario_id, check_name, pruner_spec=request.config.getoption("--pruner"))
+        failure = None
+    except CheckFailure as exc:
+        failure = f"{check_name} failed: {exc}"
+    if failure:
+        pytest.fail(failure, pytrace=False)  # the message says it all, and its repro reruns it

@@ -57,6 +57,16 @@ def _set(owner: nn.Module, name: str, value: torch.Tensor, like: torch.Tensor) -
     setattr(owner, name, nn.Parameter(value.detach().clone(), requires_grad=like.requires_grad))
 
 
+def prune_leaving_stale(model: nn.Module, request: PruneRequest, attribute: str) -> None:
+    """The reference prune, then ``attribute`` of every attention module put back as it was."""
+    old = {b.name: getattr(b.module, attribute) for b in headprune.attention_blocks(model)
+           if hasattr(b.module, attribute)}
+    reference_prune(model, request)
+    for name, block in _by_name(model).items():
+        if name in old:
+            setattr(block.module, attribute, old[name])
+
+
 def _by_name(model: nn.Module) -> dict[str, headprune.AttentionBlock]:
     return {b.name: b for b in headprune.attention_blocks(model)}
 
@@ -120,12 +130,7 @@ class StaleKvGroups(Mutant):
     where = (("llama-gqa", "heads"), ("llama-gqa", "heads-ratio"))
 
     def prune(self, model, request):
-        old = {b.name: b.module.num_key_value_groups for b in headprune.attention_blocks(model)
-               if hasattr(b.module, "num_key_value_groups")}
-        reference_prune(model, request)
-        for name, block in _by_name(model).items():
-            if name in old:
-                block.module.num_key_value_groups = old[name]
+        prune_leaving_stale(model, request, "num_key_value_groups")
 
 
 class WrongKvPairing(Mutant):
@@ -154,12 +159,7 @@ class StalePhi3KvHeads(Mutant):
     where = (("phi3-gqa", "heads"), ("phi3-gqa", "heads-ratio-groups"))
 
     def prune(self, model, request):
-        old = {b.name: b.module.num_key_value_heads for b in headprune.attention_blocks(model)
-               if hasattr(b.module, "num_key_value_heads")}
-        reference_prune(model, request)
-        for name, block in _by_name(model).items():
-            if name in old:
-                block.module.num_key_value_heads = old[name]
+        prune_leaving_stale(model, request, "num_key_value_heads")
 
 
 # -- softmax scale and RoPE ---------------------------------------------------------------
