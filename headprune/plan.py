@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,15 +72,22 @@ def identity(block: AttentionBlock) -> LayerPlan:
 
 # -- request normalisation -------------------------------------------------------------
 
+def _as_int(value) -> int | None:
+    """``value`` as an int if it is an integer of any kind (numpy, torch), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _layer_index(blocks: Sequence[AttentionBlock], key) -> int:
-    if isinstance(key, bool) or not isinstance(key, int):
-        try:
-            if isinstance(key, str) and key.lstrip("-").isdigit():
-                key = int(key)
-            else:
-                raise TypeError
-        except TypeError:
-            raise RequestError(f"layer keys must be integers, got {key!r}") from None
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        key = int(key)  # JSON round trips turn layer keys into strings
+    key = _as_int(key) if _as_int(key) is not None else key
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise RequestError(f"layer keys must be integers, got {key!r}")
     n = len(blocks)
     if not -n <= key < n:
         raise LayerIndexError(f"layer {key} does not exist; the model has {n} attention blocks (0..{n - 1})",
@@ -92,9 +100,10 @@ def _indices(values, *, layer: AttentionBlock, what: str, bound: int, error=Head
         raise RequestError(f"{what} to remove must be a list of integers, got {values!r}",
                            layer=layer.layer, block=layer.name)
     out = set()
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise RequestError(f"{what} ids must be integers, got {v!r}", layer=layer.layer, block=layer.name)
+    for raw in values:
+        v = _as_int(raw)
+        if v is None:
+            raise RequestError(f"{what} ids must be integers, got {raw!r}", layer=layer.layer, block=layer.name)
         if not 0 <= v < bound:
             raise error(f"{what} {v} is out of range: this layer has {bound} {what}s (0..{bound - 1})",
                         layer=layer.layer, block=layer.name)

@@ -350,3 +350,11 @@ def test_plan_json_round_trip(name, mode):
     req = dict(heads=S.HEADS[name]) if mode == "heads" else dict(mode="head_dims", dims=S.DIMS[name])
     plan, _ = headprune.make_plan(model, **req)
     assert Plan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+
+
+def test_numpy_and_torch_integers_are_accepted_as_ids():
+    import numpy as np
+
+    model = S.build("llama")
+    report = headprune.prune(model, {np.int64(0): [np.int64(1), torch.tensor(2)], -1: [0]})
+    assert report.removed_heads == {0: (1, 2), 1: (0,)}
