@@ -168,7 +168,10 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
     """
     blocks: list[AttentionBlock] = []
     for name, module in model.named_modules():
-        fam = family_of(module)
+        try:
+            fam = family_of(module)
+        except LookupError as exc:
+            raise UnknownLayoutError(f"{name}: {exc}; describe this release's layout in headprune/families/") from None
         if fam is None:
             continue
         stage = None

@@ -154,17 +154,18 @@ def _sync_config(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> 
         for field in block.family.config_fields:
             fields.setdefault(field, []).append((block.stage, values[field.value]))
     for field, entries in fields.items():
+        path = field.locate(config) or field.name  # absent everywhere (e.g. head_dim): add it
         if field.per_stage:
-            current = list(getattr(config, field.name))
+            current = list(getattr(config, path))
             for stage in sorted({s for s, _ in entries}):
                 stage_values = {v for s, v in entries if s == stage}
                 if len(stage_values) == 1:
                     current[stage] = stage_values.pop()
-            _set_config(config, field.name, current)
+            _set_config(config, path, current)
         else:
             values = {v for _, v in entries}
             if len(values) == 1:
-                _set_config(config, field.name, values.pop())
+                _set_config(config, path, values.pop())
 
 
 def _set_config(config, dotted: str, value) -> None:

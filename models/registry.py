@@ -234,6 +234,28 @@ def build(name_or_case: Union[str, Case], attn_implementation: str = "eager") ->
     return model.eval()
 
 
+_AVAILABLE: dict[str, tuple[str, ...]] = {}
+
+
+def available_backends(name_or_case: Union[str, Case]) -> tuple[str, ...]:
+    """The backends this case can be switched to at run time with the installed releases.
+
+    Both, except where a release fixes the attention class at construction (transformers
+    4.x BERT picks its sdpa class in ``__init__``; 4.x Swin has no sdpa path).
+    """
+    case = _resolve(name_or_case)
+    if case.name not in _AVAILABLE:
+        found = []
+        for backend in BACKENDS:
+            try:
+                set_attention_backend(copy.deepcopy(_prototype(case)), backend)
+            except (RuntimeError, ValueError):
+                continue
+            found.append(backend)
+        _AVAILABLE[case.name] = tuple(found)
+    return _AVAILABLE[case.name]
+
+
 def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
     """Switch a zoo model between "eager" and "sdpa" attention, in place.
 

@@ -6,19 +6,55 @@ from .spec import Attr, ConfigField, Family, Rope
 
 FAMILIES: tuple[Family, ...] = hf.FAMILIES + timm.FAMILIES
 
-_BY_CLASS = {cls: fam for fam in FAMILIES for cls in fam.classes}
+_BY_CLASS: dict[str, list[Family]] = {}
+for _fam in FAMILIES:
+    for _cls in _fam.classes:
+        _BY_CLASS.setdefault(_cls, []).append(_fam)
 
 
 def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def family_of(module) -> Family | None:
-    """The description for this module's class (or a base class), if any."""
+def candidates(module) -> list[Family]:
+    """Descriptions written for this module's class (or its nearest described base class).
+
+    A class can have several: its layout changed between releases (transformers 4.57 and 5.x
+    share class names but not attribute layouts)."""
     for cls in type(module).__mro__:
-        fam = _BY_CLASS.get(qualified_name(cls))
-        if fam is not None:
+        fams = _BY_CLASS.get(qualified_name(cls))
+        if fams:
+            return fams
+    return []
+
+
+def fits(family: Family, module) -> bool:
+    """Every projection, head-width attribute and mirrored attribute the description names exists."""
+    from torch import nn
+
+    from ..blocks import resolve
+
+    for path in (family.q, family.k, family.v, family.qkv, family.o):
+        if path is not None and not isinstance(resolve(module, path), nn.Linear):
+            return False
+    paths = [a.path for a in family.attrs] + ([family.head_dim_attr] if family.head_dim_attr else [])
+    if family.rope is not None and family.rope.rotary_dim_attr:
+        paths.append(family.rope.rotary_dim_attr)
+    return all(resolve(module, p) is not None for p in paths)
+
+
+def family_of(module) -> Family | None:
+    """The description that fits this module, or None if its class is not described at all.
+
+    Raises LookupError when the class is described but none of its layouts fits: the model
+    comes from a release whose layout nobody has described yet."""
+    fams = candidates(module)
+    for fam in fams:
+        if fits(fam, module):
             return fam
+    if fams:
+        raise LookupError(f"{qualified_name(type(module))} is described ({', '.join(f.name for f in fams)}) but "
+                          "none of those layouts fits this module")
     return None
 
 

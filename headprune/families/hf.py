@@ -85,7 +85,10 @@ PHI = Family(
     head_dim_attr="head_dim",
     qk_norms=("q_layernorm", "k_layernorm"),
     attrs=_DECODER_ATTRS + (Attr("rotary_ndims", "rotary_dim"),),
-    config_fields=_DECODER_CONFIG + (ConfigField("rope_parameters.partial_rotary_factor", "rotary_fraction"),),
+    config_fields=_DECODER_CONFIG + (
+        ConfigField("rope_parameters.partial_rotary_factor", "rotary_fraction",
+                    fallbacks=("partial_rotary_factor",)),  # 4.x keeps it at the top level
+    ),
     rope=Rope(rotary_dim_attr="rotary_ndims"),
     notes="Partial rotary: only the first rotary_ndims dims of each head rotate; the rest pass through.",
 )
@@ -107,4 +110,48 @@ PHI3 = Family(
     rope=Rope(),
 )
 
-FAMILIES = (VIT, SWIN, BERT, LLAMA, QWEN3, PHI, PHI3)
+# -- transformers 4.x layouts: same class names, the projections one level down ------------------
+# Listed after the 5.x descriptions; discovery takes the first description that fits a module.
+
+VIT_4 = Family(
+    name="vit-4.x",
+    classes=VIT.classes,
+    q="attention.query", k="attention.key", v="attention.value", o="output.dense",
+    head_dim_attr="attention.attention_head_size",
+    attrs=(
+        Attr("attention.num_attention_heads", "heads"),
+        Attr("attention.attention_head_size", "head_dim"),
+        Attr("attention.all_head_size", "q_width"),
+        Attr("attention.scaling", "scaling"),
+    ),
+    config_fields=(ConfigField("num_attention_heads", "heads"),),
+    notes="4.x views with num_attention_heads and reshapes with all_head_size: both must be synced.",
+)
+
+SWIN_4 = Family(
+    name="swin-4.x",
+    classes=SWIN.classes,
+    q="self.query", k="self.key", v="self.value", o="output.dense",
+    head_dim_attr="self.attention_head_size",
+    per_head=("self.relative_position_bias_table",),
+    attrs=(
+        Attr("self.num_attention_heads", "heads"),
+        Attr("self.attention_head_size", "head_dim"),
+        Attr("self.all_head_size", "q_width"),
+    ),
+    config_fields=SWIN.config_fields,
+    stage_pattern=SWIN.stage_pattern,
+    notes="4.x reads num_attention_heads in the shifted-window mask path and scales by sqrt(attention_head_size).",
+)
+
+BERT_4 = Family(
+    name="bert-4.x",
+    classes=BERT.classes,
+    q=BERT.q, k=BERT.k, v=BERT.v, o=BERT.o,
+    head_dim_attr=BERT.head_dim_attr,
+    attrs=tuple(a for a in BERT.attrs if a.value != "scaling"),
+    config_fields=BERT.config_fields,
+    notes="4.x has no `scaling` attribute: eager divides by sqrt(attention_head_size), sdpa uses its default.",
+)
+
+FAMILIES = (VIT, SWIN, BERT, LLAMA, QWEN3, PHI, PHI3, VIT_4, SWIN_4, BERT_4)

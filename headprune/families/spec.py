@@ -39,12 +39,26 @@ class ConfigField:
     """A field of the model config, synced when every block it describes agrees.
 
     ``per_stage``: the field is a list with one entry per stage (Swin's ``num_heads``).
-    A dotted ``name`` reaches into a dict field (``rope_parameters.partial_rotary_factor``).
+    A dotted ``name`` reaches into a dict field (``rope_parameters.partial_rotary_factor``);
+    ``fallbacks`` are where other releases keep the same field (the first one present is used).
     """
 
     name: str
     value: str
     per_stage: bool = False
+    fallbacks: tuple[str, ...] = ()
+
+    def locate(self, config) -> str | None:
+        """The dotted path of this field in ``config``, or None if the config has none of them."""
+        for path in (self.name, *self.fallbacks):
+            target = config
+            for part in path.split("."):
+                target = target.get(part) if isinstance(target, dict) else getattr(target, part, None)
+                if target is None:
+                    break
+            else:
+                return path
+        return None
 
     def __post_init__(self):
         assert self.value in QUANTITIES, self.value

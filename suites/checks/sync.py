@@ -17,10 +17,14 @@ def _expected(block, s) -> dict:
     return out
 
 
-def _read(config, dotted):
-    if dotted == "head_dim" and not hasattr(config, "head_dim"):
+def _read(config, field):
+    dotted = field.locate(config)
+    if dotted is None and field.name == "head_dim":
         # transformers' convention when the field is absent: getattr(config, "head_dim", hidden // heads)
         return config.hidden_size // config.num_attention_heads
+    if dotted is None:
+        raise AttributeError(f"the config has no {field.name!r}" +
+                             (f" (nor {', '.join(field.fallbacks)})" if field.fallbacks else ""))
     target = config
     for part in dotted.split("."):
         target = target[part] if isinstance(target, dict) else getattr(target, part)
@@ -43,7 +47,7 @@ def check_attribute_sync(trial: Trial) -> None:
             got = resolve(block.module, attr.path)
             fail_unless(got == want[attr.value], f"{where}: {attr.path} = {got}, the weights say {want[attr.value]}")
         for field in block.family.private_config:
-            got = _read(block.module.config, field.name)
+            got = _read(block.module.config, field)
             fail_unless(got == want[field.value], f"{where}: its config.{field.name} = {got}, the weights say "
                         f"{want[field.value]}")
         for field in block.family.config_fields:
@@ -53,7 +57,7 @@ def check_attribute_sync(trial: Trial) -> None:
     for (field, stage), values in sorted(fields.items(), key=lambda kv: (kv[0][0].name, kv[0][1] or 0)):
         if len(values) != 1 or config is None:
             continue  # layers differ: no single config value can describe them
-        got = _read(config, field.name)
+        got = _read(config, field)
         if stage is not None:
             got = got[stage]
         want = values.pop()
