@@ -5,7 +5,8 @@ import shlex
 
 import models
 
-from .checks import CHECKS, CheckFailure, Trial
+from .checks import CHECKS, CheckFailure, Trial, base
+from .checks.base import PRUNER_NEEDS
 from .scenarios import Scenario, inexact_by_design, request_for, scenario_by_id, scenarios_for
 
 _TRIALS: dict[tuple, Trial] = {}
@@ -32,15 +33,9 @@ def unsupported(pruner, case: models.Case, scenario: Scenario) -> str | None:
 
 def static_unmet(case: models.Case, scenario: Scenario, check_name: str) -> str | None:
     """Why a check cannot apply to this case and scenario, whatever the pruner."""
-    trial = Trial.__new__(Trial)  # a light view for the static conditions only
-    trial.case, trial.request = case, request_for(case, scenario)
-    trial.inexact_reason = inexact_by_design(case, scenario.mode)
-
-    class _AllCaps:  # pruner-dependent needs are decided at run time
-        capabilities = type("C", (), {"save_load": True, "validates_requests": True})()
-    trial.pruner = _AllCaps()
-    for need in CHECKS[check_name].needs:
-        if (why := trial.unmet(need)) is not None:
+    request, inexact = request_for(case, scenario), inexact_by_design(case, scenario.mode)
+    for need in sorted(CHECKS[check_name].needs - PRUNER_NEEDS.keys()):
+        if (why := base.static_unmet(need, case, request, inexact)) is not None:
             return why
     return None
 

@@ -227,3 +227,15 @@ def test_make_plan_touches_nothing():
     plan, _ = headprune.make_plan(model, heads=S.HEADS["phi3-gqa"])
     assert [len(lp.keep_heads) for lp in plan.layers] == [4, 4]
     snap.assert_unchanged()
+
+
+def test_a_described_class_whose_layout_fits_no_description_is_refused():
+    # A release that renames a projection must not be skipped silently: the class is known.
+    model = S.build("vit")
+    attn = model.vit.layers[1].attention
+    attn.query_proj = attn.q_proj
+    del attn.q_proj
+    with pytest.raises(UnknownLayoutError, match=r"vit\.layers\.1\.attention: .*ViTAttention is described"):
+        headprune.attention_blocks(model)
+    with pytest.raises(UnknownLayoutError):
+        headprune.prune(model, {0: [0]})

@@ -109,23 +109,32 @@ class Trial:
 
     def unmet(self, need: str) -> str | None:
         """Why a check needing ``need`` does not apply to this trial (None: it applies)."""
-        caps = self.pruner.capabilities
-        if need == "explicit":
-            return None if (self.request.heads is not None or self.request.dims is not None) else \
-                "the pruner chose the heads (ratio request)"
-        if need == "exact":
-            return self.inexact_reason
-        if need == "generative":
-            return None if self.case.generative else "not a generative model"
-        if need == "gqa":
-            return None if "gqa" in self.case.tags else "no GQA"
-        if need == "rope":
-            return None if "rope" in self.case.tags else "no RoPE"
-        if need == "save_load":
-            return None if caps.save_load else "the pruner does not claim save/load"
-        if need == "validates_requests":
-            return None if caps.validates_requests else "the pruner does not claim to validate requests"
-        raise KeyError(need)
+        if need in PRUNER_NEEDS:
+            caps = self.pruner.capabilities
+            return None if getattr(caps, need) else PRUNER_NEEDS[need]
+        return static_unmet(need, self.case, self.request, self.inexact_reason)
+
+
+PRUNER_NEEDS = {  # needs decided by the pruner's declared capabilities
+    "save_load": "the pruner does not claim save/load",
+    "validates_requests": "the pruner does not claim to validate requests",
+}
+
+
+def static_unmet(need: str, case: Case, request: PruneRequest, inexact_reason: str | None) -> str | None:
+    """Why a check needing ``need`` cannot apply to this case and request, whatever the pruner."""
+    if need == "explicit":
+        explicit = request.heads is not None or request.dims is not None
+        return None if explicit else "the pruner chose the heads (ratio request)"
+    if need == "exact":
+        return inexact_reason
+    if need == "generative":
+        return None if case.generative else "not a generative model"
+    if need == "gqa":
+        return None if "gqa" in case.tags else "no GQA"
+    if need == "rope":
+        return None if "rope" in case.tags else "no RoPE"
+    raise KeyError(need)
 
 
 def logits(case: Case, model: nn.Module, inputs) -> torch.Tensor:
