@@ -134,7 +134,7 @@ def pytest_collection_modifyitems(config, items):
     for exp in expected:
         if exp not in used:
             warnings.warn(pytest.PytestWarning(
-                f"expected failure {exp.pattern!r} ({exp.source}) matches no collected test"))
+                f"expected failure {exp.pattern!r} ({exp.source}) matches no collected test"), stacklevel=1)
 
 
 def pytest_sessionstart(session):

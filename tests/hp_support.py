@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-import headprune
 import models
 from headprune.api import RECORD_ATTR
 from headprune.families import family_of

@@ -120,7 +120,6 @@ def test_ratio_picks_lowest_l2_heads(name):
 
 @pytest.mark.parametrize("name", ["llama-gqa", "qwen2", "phi3-gqa", "qwen3"])
 def test_gqa_equal_removes_the_same_count_per_group(name):
-    c = S.case(name)
     original, model = S.build(name), S.build(name)
     report = headprune.prune(model, ratio=0.5, gqa="equal")
     for lr in report.layers:

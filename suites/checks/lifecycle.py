@@ -1,7 +1,6 @@
 """What a pruned model must still do, and what a pruner must not do."""
 from __future__ import annotations
 
-import copy
 import tempfile
 
 import torch

@@ -42,6 +42,15 @@ def dims_oracle(original: nn.Module, removed: Mapping[int, tuple[int, ...]]) -> 
     return model
 
 
+def _zero_head_rows(rows, role: str, head: int, d: int, keep) -> None:
+    """Zero the rows of ``head`` in projection ``role`` whose dim is not in ``keep``."""
+    lin, start, _ = rows[role]
+    drop = [start + head * d + i for i in range(d) if i not in keep]
+    lin.weight[drop] = 0
+    if lin.bias is not None:
+        lin.bias[drop] = 0
+
+
 def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
     """The original with everything the pruned model lost zeroed, found from the weights:
     o columns of removed heads and of dropped v dims; q/k/v rows of dropped dims."""
@@ -50,16 +59,7 @@ def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
     model = copy.deepcopy(original)
     with torch.no_grad():
         for block, s in zip(headprune.attention_blocks(model), survivors):
-            d = block.head_dim
-            rows = block.qkv_rows()
-
-            def zero_rows(role, head, keep):
-                lin, start, _ = rows[role]
-                drop = [start + head * d + i for i in range(d) if i not in keep]
-                lin.weight[drop] = 0
-                if lin.bias is not None:
-                    lin.bias[drop] = 0
-
+            d, rows = block.head_dim, block.qkv_rows()
             kept_o = {src.head: src for src in s.o}
             for h in range(block.num_heads):
                 keep = kept_o[h].dims if h in kept_o else ()
@@ -71,9 +71,9 @@ def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
                     raise CheckFailure(f"layer {s.layer}: pruned head {j} keeps q dims {q_src.dims} but its kv "
                                        f"head keeps k dims {None if kv is None else kv.dims}; no zeroing "
                                        "oracle computes that")
-                zero_rows("q", q_src.head, set(q_src.dims))
+                _zero_head_rows(rows, "q", q_src.head, d, set(q_src.dims))
             for k_src in s.k:
-                zero_rows("k", k_src.head, set(k_src.dims))
+                _zero_head_rows(rows, "k", k_src.head, d, set(k_src.dims))
             for v_src in s.v:
-                zero_rows("v", v_src.head, set(v_src.dims))
+                _zero_head_rows(rows, "v", v_src.head, d, set(v_src.dims))
     return model

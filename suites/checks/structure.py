@@ -71,7 +71,7 @@ def check_request_honoured(trial: Trial) -> None:
 
 def _block_params(block, h: int, kv: int, d: int) -> int:
     """Attention parameters a block of this layout holds with (h, kv, d)."""
-    h0, kv0, d0 = block.num_heads, block.num_kv_heads, block.head_dim
+    h0, d0 = block.num_heads, block.head_dim
     total = 0
     widths = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
     for role, lin in block.projections().items():
