@@ -11,7 +11,6 @@ import headprune
 import hp_support as S
 from headprune import RequestError
 from headprune.api import RECORD_ATTR
-from headprune.families import family_of
 
 
 def _prune(model, name, mode):
@@ -28,16 +27,7 @@ def _load(name, directory, backend="sdpa"):
 
 
 def _attrs(model):
-    out = {}
-    for mname, m in model.named_modules():
-        fam = family_of(m)
-        if fam is not None:
-            for attr in fam.attrs:
-                obj = m
-                for part in attr.path.split("."):
-                    obj = getattr(obj, part)
-                out[(mname, attr.path)] = obj
-    return out
+    return S.Snapshot._attrs(model)
 
 
 def assert_identical(name, model, loaded):

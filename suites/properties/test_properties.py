@@ -31,6 +31,11 @@ def _require(pruner, case, mode):
         pytest.skip(why)
 
 
+def _draw_inputs(data, case) -> tuple[dict, str]:
+    draw_inputs = data.draw(strategies.inputs(case), label="inputs")
+    return draw_inputs, data.draw(st.sampled_from(models.available_backends(case)), label="backend")
+
+
 def _exact_on(trial: Trial, draw_inputs: dict, backend: str) -> None:
     for name in STRUCTURE_CHECKS:
         CHECKS[name](trial)
@@ -51,8 +56,7 @@ def test_any_legal_head_subset_is_exact(case_name, pruner, data):
     case = models.get_case(case_name)
     _require(pruner, case, "heads")
     removal = data.draw(strategies.head_removals(case), label="heads")
-    draw_inputs = data.draw(strategies.inputs(case), label="inputs")
-    backend = data.draw(st.sampled_from(models.available_backends(case)), label="backend")
+    draw_inputs, backend = _draw_inputs(data, case)
     trial = Trial(case, pruner, PruneRequest(mode="heads", heads=removal))
     _exact_on(trial, draw_inputs, backend)
 
@@ -64,8 +68,7 @@ def test_any_legal_dim_subset_is_exact(case_name, pruner, data):
     case = models.get_case(case_name)
     _require(pruner, case, "head_dims")
     removal = data.draw(strategies.dim_removals(case), label="dims")
-    draw_inputs = data.draw(strategies.inputs(case), label="inputs")
-    backend = data.draw(st.sampled_from(models.available_backends(case)), label="backend")
+    draw_inputs, backend = _draw_inputs(data, case)
     inexact = inexact_by_design(case, "head_dims")
     trial = Trial(case, pruner, PruneRequest(mode="head_dims", dims=removal, allow_inexact=inexact is not None),
                   inexact_reason=inexact)
