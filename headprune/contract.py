@@ -57,9 +57,6 @@ class Capabilities:
     validates_requests: bool = False  # bad requests raise ValueError and leave the model unchanged
     head_dims_rope: bool = True       # head_dims on RoPE models (pairs, rotary frequencies)
 
-    def supports(self, family: str, mode: str) -> bool:
-        return family in self.families and mode in self.modes
-
 
 @runtime_checkable
 class Pruner(Protocol):

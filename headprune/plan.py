@@ -65,11 +65,6 @@ class Plan:
                    rope_pairs=None if pairs is None else tuple(pairs))
 
 
-def identity(block: AttentionBlock) -> LayerPlan:
-    return LayerPlan(block.layer, tuple(range(block.num_heads)), tuple(range(block.num_kv_heads)),
-                     tuple(range(block.head_dim)), block.rotary_dim)
-
-
 # -- request normalisation -------------------------------------------------------------
 
 def _as_int(value) -> int | None:

@@ -16,7 +16,7 @@ the block as it is after surgery:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 QUANTITIES = frozenset(
     {"heads", "kv_heads", "head_dim", "groups", "q_width", "scaling", "rotary_dim", "rotary_fraction"}
@@ -96,7 +96,6 @@ class Family:
     rope: Rope | None = None
     stage_pattern: str | None = None  # regex with one group: the stage index in the module name
     notes: str = ""
-    aliases: tuple[str, ...] = field(default=())
 
     @property
     def fused(self) -> bool:
