@@ -41,8 +41,8 @@ def find(name: str):
         obj = _load_target(target)
     except (ImportError, AttributeError) as exc:
         raise PrunerNotFound(f"cannot load pruner {target!r}: {exc}") from exc
-    if not hasattr(obj, "prune") and callable(obj):
-        obj = obj()
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "prune")):
+        obj = obj()  # a class or a factory
     missing = [a for a in ("name", "version", "capabilities", "prune") if not hasattr(obj, a)]
     if missing:
         raise PrunerNotFound(f"{target!r} is not a pruner: it lacks {missing} (see headprune.contract)")
