@@ -16,6 +16,7 @@ from .errors import (
     RequestError,
     RopePairError,
     UnknownLayoutError,
+    UnsupportedRopeError,
 )
 from .persistence import load, save
 from .report import LayerReport, PruneReport
@@ -23,6 +24,6 @@ from .report import LayerReport, PruneReport
 __all__ = [
     "AttentionBlock", "Capabilities", "EmptyLayerError", "GQAPairingError", "HeadIndexError",
     "InexactPruningError", "LayerIndexError", "LayerReport", "PruneReport", "PruneRequest", "Pruner",
-    "PruningError", "RequestError", "RopePairError", "UnknownLayoutError", "attention_blocks", "load",
+    "PruningError", "RequestError", "RopePairError", "UnknownLayoutError", "UnsupportedRopeError", "attention_blocks", "load",
     "make_plan", "prune", "reference", "save",
 ]

@@ -7,7 +7,7 @@ from torch import nn
 
 from . import importance, surgery
 from .blocks import AttentionBlock, attention_blocks
-from .errors import RequestError, UnknownLayoutError
+from .errors import RequestError, UnknownLayoutError, UnsupportedRopeError
 from .plan import MODES, Plan, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
 from .report import LayerReport, PruneReport, count_parameters
 
@@ -67,6 +67,11 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
     return plan, blocks
 
 
+# Rope types whose inv_freq is computed once at load, one frequency per pair, so slicing it is
+# exact (checked on tiny Llamas). "dynamic" and "longrope" recompute it from the config at run time.
+STATIC_ROPE_TYPES = frozenset({"default", "linear", "llama3", "yarn"})
+
+
 def _check_rotary(model, blocks) -> None:
     half = next(b for b in blocks if b.family.rope is not None).rotary_dim // 2
     rots = surgery.rotary_modules(model)
@@ -74,6 +79,13 @@ def _check_rotary(model, blocks) -> None:
         raise UnknownLayoutError(
             f"expected rotary modules with {half} frequencies, found "
             f"{[tuple(r.inv_freq.shape) for r in rots]}; head-dim pruning needs to slice them")
+    for rot in rots:
+        kind = getattr(rot, "rope_type", "default")
+        kinds = set(kind.values()) if isinstance(kind, dict) else {kind}
+        if not kinds <= STATIC_ROPE_TYPES:
+            raise UnsupportedRopeError(
+                f"{type(rot).__name__} uses rope_type {sorted(kinds - STATIC_ROPE_TYPES)}, which recomputes its "
+                "frequencies from the config at run time, so sliced frequencies would not stay sliced")
 
 
 def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None = None) -> PruneReport:

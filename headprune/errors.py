@@ -45,6 +45,10 @@ class RopePairError(PruningError):
     rule = "RoPE: remove dims in pairs (i, i + rotary_dim/2), the same set in every layer"
 
 
+class UnsupportedRopeError(PruningError):
+    rule = "RoPE: head_dims needs frequencies fixed at load (rope_type default, linear, llama3 or yarn)"
+
+
 class InexactPruningError(PruningError):
     rule = "exactness (pass allow_inexact=True to accept an approximation)"
 
