@@ -11,7 +11,6 @@ body { font-family: system-ui, sans-serif; margin: 2em; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; }
-td.bad { background: #fdd; }
 """
 
 
