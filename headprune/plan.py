@@ -80,10 +80,10 @@ def _as_int(value) -> int | None:
 def _layer_index(blocks: Sequence[AttentionBlock], key) -> int:
     if isinstance(key, str) and key.lstrip("-").isdigit():
         key = int(key)  # JSON round trips turn layer keys into strings
-    key = _as_int(key) if _as_int(key) is not None else key
-    if not isinstance(key, int) or isinstance(key, bool):
+    index = _as_int(key)
+    if index is None:
         raise RequestError(f"layer keys must be integers, got {key!r}")
-    n = len(blocks)
+    key, n = index, len(blocks)
     if not -n <= key < n:
         raise LayerIndexError(f"layer {key} does not exist; the model has {n} attention blocks (0..{n - 1})",
                               layer=key)

@@ -154,26 +154,14 @@ def _sync_config(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> 
         for field in block.family.config_fields:
             fields.setdefault(field, []).append((block.stage, values[field.value]))
     for field, entries in fields.items():
-        path = field.locate(config) or field.name  # absent everywhere (e.g. head_dim): add it
         if field.per_stage:
-            current = list(getattr(config, path))
+            current = list(field.read(config))
             for stage in sorted({s for s, _ in entries}):
                 stage_values = {v for s, v in entries if s == stage}
                 if len(stage_values) == 1:
                     current[stage] = stage_values.pop()
-            _set_config(config, path, current)
+            field.write(config, current)
         else:
             values = {v for _, v in entries}
             if len(values) == 1:
-                _set_config(config, path, values.pop())
-
-
-def _set_config(config, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    target = config
-    for p in parents:
-        target = target[p] if isinstance(target, dict) else getattr(target, p)
-    if isinstance(target, dict):
-        target[leaf] = value
-    else:
-        setattr(target, leaf, value)
+                field.write(config, values.pop())  # a field absent everywhere (head_dim) is added

@@ -23,6 +23,15 @@ QUANTITIES = frozenset(
 )
 
 
+def _get(obj, dotted: str):
+    """``obj.a.b`` (or ``obj["a"]["b"]`` through dicts) for ``"a.b"``; None when a step is missing."""
+    for part in dotted.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
 @dataclass(frozen=True)
 class Attr:
     """A module attribute (dotted path from the attention module) that mirrors the layout."""
@@ -50,15 +59,23 @@ class ConfigField:
 
     def locate(self, config) -> str | None:
         """The dotted path of this field in ``config``, or None if the config has none of them."""
-        for path in (self.name, *self.fallbacks):
-            target = config
-            for part in path.split("."):
-                target = target.get(part) if isinstance(target, dict) else getattr(target, part, None)
-                if target is None:
-                    break
-            else:
-                return path
-        return None
+        return next((p for p in (self.name, *self.fallbacks) if _get(config, p) is not None), None)
+
+    def read(self, config):
+        path = self.locate(config)
+        if path is None:
+            raise AttributeError(f"the config has no {self.name!r}" +
+                                 (f" (nor {', '.join(self.fallbacks)})" if self.fallbacks else ""))
+        return _get(config, path)
+
+    def write(self, config, value) -> None:
+        """Set the field where the config keeps it (adding ``name`` if it has none of the paths)."""
+        parent, _, leaf = (self.locate(config) or self.name).rpartition(".")
+        target = _get(config, parent) if parent else config
+        if isinstance(target, dict):
+            target[leaf] = value
+        else:
+            setattr(target, leaf, value)
 
     def __post_init__(self):
         assert self.value in QUANTITIES, self.value

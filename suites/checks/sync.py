@@ -18,17 +18,10 @@ def _expected(block, s) -> dict:
 
 
 def _read(config, field):
-    dotted = field.locate(config)
-    if dotted is None and field.name == "head_dim":
+    if field.name == "head_dim" and field.locate(config) is None:
         # transformers' convention when the field is absent: getattr(config, "head_dim", hidden // heads)
         return config.hidden_size // config.num_attention_heads
-    if dotted is None:
-        raise AttributeError(f"the config has no {field.name!r}" +
-                             (f" (nor {', '.join(field.fallbacks)})" if field.fallbacks else ""))
-    target = config
-    for part in dotted.split("."):
-        target = target[part] if isinstance(target, dict) else getattr(target, part)
-    return target
+    return field.read(config)
 
 
 @check()
