@@ -31,7 +31,6 @@ def fail_unless(condition: bool, message: str) -> None:
 class Check:
     name: str
     func: Callable[["Trial"], None]
-    doc: str
     needs: frozenset[str] = frozenset()   # see Trial.unmet
 
     def __call__(self, trial: "Trial") -> None:
@@ -53,8 +52,7 @@ def check(*needs: str):
     ``generative``, ``gqa``, ``save_load``, ``validates_requests``, ``rope``."""
     def register(func):
         assert func.__name__.startswith("check_"), func.__name__
-        CHECKS[func.__name__] = Check(func.__name__, func, (func.__doc__ or "").strip().splitlines()[0],
-                                      frozenset(needs))
+        CHECKS[func.__name__] = Check(func.__name__, func, frozenset(needs))
         return func
     return register
 

@@ -121,20 +121,23 @@ def check_save_load(trial: Trial) -> None:
     fail_unless(shapes == want_shapes, f"reloaded layout {shapes} != saved {want_shapes}")
 
 
+def refused_untouched(pruner, model, request, label: str) -> None:
+    """``request`` must raise a ValueError naming the layer and leave ``model`` bit-identical."""
+    before = _snapshot(model)
+    try:
+        pruner.prune(model, request)
+    except ValueError as exc:
+        fail_unless("layer" in str(exc), f"{label}: the error does not name the layer: {exc}")
+    except Exception as exc:
+        raise CheckFailure(f"{label}: raised {type(exc).__name__}, not a ValueError: {exc}") from exc
+    else:
+        raise CheckFailure(f"{label}: {request.describe()} was accepted")
+    problem = _diff(before, _snapshot(model))
+    fail_unless(problem is None, f"{label}: the refused request still changed the model: {problem}")
+
+
 @check("explicit", "validates_requests")
 def check_bad_requests(trial: Trial) -> None:
     """Impossible requests raise a ValueError naming the layer, and leave the model bit-identical."""
-    case = trial.case
-    for label, request in bad_requests(case, trial.request.mode):
-        model = trial.original_copy()
-        before = _snapshot(model)
-        try:
-            trial.pruner.prune(model, request)
-        except ValueError as exc:
-            fail_unless("layer" in str(exc), f"{label}: the error does not name the layer: {exc}")
-        except Exception as exc:
-            raise CheckFailure(f"{label}: raised {type(exc).__name__}, not a ValueError: {exc}") from exc
-        else:
-            raise CheckFailure(f"{label}: {request.describe()} was accepted")
-        problem = _diff(before, _snapshot(model))
-        fail_unless(problem is None, f"{label}: the refused request still changed the model: {problem}")
+    for label, request in bad_requests(trial.case, trial.request.mode):
+        refused_untouched(trial.pruner, trial.original_copy(), request, label)
