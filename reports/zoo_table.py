@@ -19,10 +19,10 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 import headprune
 import models
+from suites.checks.base import deviation, logits
 from suites.checks.oracle import survivors_oracle
 from suites.checks.survivors import identify
 from suites.scenarios import inexact_by_design
@@ -38,11 +38,8 @@ def _deviation(case, original, pruned) -> float:
         a, b = copy.deepcopy(pruned), copy.deepcopy(oracle)
         models.set_attention_backend(a, backend)
         models.set_attention_backend(b, backend)
-        with torch.no_grad():
-            diff = (models.logits(case, a, inputs) - models.logits(case, b, inputs)).abs()
-        if case.generative:
-            diff = diff[inputs["attention_mask"].bool()]
-        worst = max(worst, float(diff.max()))
+        err, _ = deviation(case, logits(case, a, inputs), logits(case, b, inputs), inputs)
+        worst = max(worst, err)
     return worst
 
 

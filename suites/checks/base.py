@@ -140,16 +140,23 @@ def logits(case: Case, model: nn.Module, inputs) -> torch.Tensor:
         return models.logits(case, model, inputs)
 
 
+def deviation(case: Case, got: torch.Tensor, want: torch.Tensor, inputs) -> tuple[float, float]:
+    """(max |got - want|, max |want|) over real positions: left-padded positions of a causal LM
+    attend to nothing, so they hold garbage in both."""
+    diff, scale = (got.float() - want.float()).abs(), want.float().abs()
+    mask = inputs.get("attention_mask")
+    if mask is not None and diff.dim() == 3 and case.generative:
+        diff, scale = diff[mask.bool()], scale[mask.bool()]
+    if not diff.numel():
+        return 0.0, 0.0
+    return float(diff.max()), float(scale.max())
+
+
 def compare(case: Case, got: torch.Tensor, want: torch.Tensor, inputs, *, atol: float, what: str) -> float:
     """Max deviation over real (unpadded) positions; fails above ``atol`` times the output scale
     (max |oracle|, at least 1), so fp32 rounding in larger logits is not mistaken for an error."""
     fail_unless(got.shape == want.shape, f"{what}: output shape {tuple(got.shape)} != oracle {tuple(want.shape)}")
-    diff = (got.float() - want.float()).abs()
-    scale = want.float().abs()
-    mask = inputs.get("attention_mask")
-    if mask is not None and diff.dim() == 3 and case.generative:
-        diff, scale = diff[mask.bool()], scale[mask.bool()]  # left-padded positions attend to nothing
-    err = float(diff.max()) if diff.numel() else 0.0
-    tol = atol * max(1.0, float(scale.max()) if scale.numel() else 1.0)
+    err, scale = deviation(case, got, want, inputs)
+    tol = atol * max(1.0, scale)
     fail_unless(err == err and err <= tol, f"{what}: max |pruned - oracle| = {err:.3g} > {tol:.3g}")
     return err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import headprune
+from headprune.report import count_parameters
 
 from .base import CheckFailure, Trial, check, fail_unless
 
@@ -94,10 +95,10 @@ def _block_params(block, h: int, kv: int, d: int) -> int:
 def check_param_count(trial: Trial) -> None:
     """The parameters removed equal the analytic count for the heads and dims that are gone."""
     original = trial.original
-    expected = sum(p.numel() for p in original.parameters())
+    expected = count_parameters(original)
     for block, s in zip(headprune.attention_blocks(original), trial.survivors):
         expected += _block_params(block, s.num_heads, s.num_kv_heads, s.head_dim)
         expected -= _block_params(block, block.num_heads, block.num_kv_heads, block.head_dim)
-    got = sum(p.numel() for p in trial.pruned.parameters())
+    got = count_parameters(trial.pruned)
     fail_unless(got == expected, f"the pruned model has {got:,} parameters; removing exactly the pruned heads/dims "
                 f"gives {expected:,} ({got - expected:+,})")

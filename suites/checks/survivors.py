@@ -39,10 +39,6 @@ class BlockSurvivors:
         return tuple(s.head for s in self.o)
 
     @property
-    def kv_heads(self) -> tuple[int, ...]:
-        return tuple(s.head for s in self.k)
-
-    @property
     def num_heads(self) -> int:
         return len(self.o)
 
@@ -53,10 +49,6 @@ class BlockSurvivors:
     @property
     def head_dim(self) -> int:
         return len(self.o[0].dims)
-
-    @property
-    def removed_heads(self) -> tuple[int, ...]:
-        return tuple(h for h in range(self.heads_before) if h not in self.heads)
 
 
 def _features(weight: torch.Tensor, bias: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
