@@ -21,9 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from torch import nn
 
-ALL_FAMILIES = frozenset(
-    {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3", "timm-vit", "timm-deit", "timm-swin"}
-)
+ALL_FAMILIES = None  # Capabilities.families default: every zoo family, including ones added later
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,10 @@ class PruneRequest:
 
 @dataclass(frozen=True)
 class Capabilities:
-    families: frozenset[str] = ALL_FAMILIES
+    families: frozenset[str] | None = ALL_FAMILIES   # None: every family
+
+    def supports_family(self, family: str) -> bool:
+        return self.families is None or family in self.families
     modes: frozenset[str] = frozenset({"heads", "head_dims"})
     gqa_strategies: frozenset[str] = frozenset({"equal", "groups"})
     explicit: bool = True            # accepts heads=/dims=; False: ratio only

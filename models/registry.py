@@ -18,14 +18,19 @@ import torch
 
 from . import hf, timm_models
 
-FAMILIES = frozenset(
-    {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3",
-     "timm-vit", "timm-deit", "timm-swin"}
-)
-TAGS = frozenset(
-    {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
-     "rel_pos_bias", "qkv_bias", "distilled"}
-)
+# Family names and feature tags a case may carry, by zoo section (kept apart so that
+# sections grow independently).
+_CORE_FAMILIES = {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3",
+                  "timm-vit", "timm-deit", "timm-swin"}
+_DECODER_FAMILIES: set[str] = set()
+_OTHER_FAMILIES: set[str] = set()
+FAMILIES = frozenset(_CORE_FAMILIES | _DECODER_FAMILIES | _OTHER_FAMILIES)
+
+_CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
+              "rel_pos_bias", "qkv_bias", "distilled"}
+_DECODER_TAGS: set[str] = set()
+_OTHER_TAGS: set[str] = set()
+TAGS = frozenset(_CORE_TAGS | _DECODER_TAGS | _OTHER_TAGS)
 BACKENDS = ("eager", "sdpa")
 SEED = 0
 
@@ -150,6 +155,14 @@ _CASES: tuple[Case, ...] = (
     _vision("timm-swin", "timm-swin", "timm", timm_models.build_timm_swin, (2, 2, 4, 4), 8,
             {"fused_qkv", "qkv_bias", "rel_pos_bias"}, _IMG64),
 )
+
+# -- decoders beyond the core (Mistral, Gemma, GPT-2, ...) ----------------------------------
+_DECODER_CASES: tuple[Case, ...] = ()
+
+# -- encoders, vision, multimodal, sequence-to-sequence, more timm -------------------------
+_OTHER_CASES: tuple[Case, ...] = ()
+
+_CASES = _CASES + _DECODER_CASES + _OTHER_CASES
 
 _BY_NAME: dict[str, Case] = {c.name: c for c in sorted(_CASES, key=lambda c: c.name)}
 assert len(_BY_NAME) == len(_CASES), "duplicate case names"

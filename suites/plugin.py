@@ -90,7 +90,7 @@ def pytest_report_header(config):
     caps = pruner.capabilities
     versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
     return [f"headprune suite: pruner {pruner.name} {pruner.version} ({config.getoption('--pruner')})",
-            f"  capabilities: modes={sorted(caps.modes)} families={len(caps.families)} explicit={caps.explicit} "
+            f"  capabilities: modes={sorted(caps.modes)} families={'all' if caps.families is None else len(caps.families)} explicit={caps.explicit} "
             f"ratio={caps.ratio} gqa={sorted(caps.gqa_strategies)} save_load={caps.save_load} "
             f"validates_requests={caps.validates_requests}",
             f"  {versions}; hypothesis profile {settings._current_profile}"]

@@ -15,7 +15,7 @@ _TRIALS: dict[tuple, Trial] = {}
 def unsupported(pruner, case: models.Case, scenario: Scenario) -> str | None:
     """Why the pruner's declared capabilities exclude this combination (None: included)."""
     caps = pruner.capabilities
-    if case.family not in caps.families:
+    if not caps.supports_family(case.family):
         return f"{pruner.name} does not support family {case.family!r}"
     if scenario.mode not in caps.modes:
         return f"{pruner.name} does not support mode {scenario.mode!r}"

@@ -1,10 +1,10 @@
 """Declarative descriptions of every attention layout headprune understands."""
 from __future__ import annotations
 
-from . import hf, timm
+from . import hf, hf_decoders, hf_other, timm
 from .spec import Attr, ConfigField, Family, Rope
 
-FAMILIES: tuple[Family, ...] = hf.FAMILIES + timm.FAMILIES
+FAMILIES: tuple[Family, ...] = hf.FAMILIES + hf_decoders.FAMILIES + hf_other.FAMILIES + timm.FAMILIES
 
 _BY_CLASS: dict[str, list[Family]] = {}
 for _fam in FAMILIES:
