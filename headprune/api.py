@@ -74,12 +74,12 @@ STATIC_ROPE_TYPES = frozenset({"default", "linear", "llama3", "yarn"})
 
 def _check_rotary(model, blocks) -> None:
     half = next(b for b in blocks if b.family.rope is not None).rotary_dim // 2
-    rots = surgery.rotary_modules(model)
-    if not rots or any(r.inv_freq.shape[-1] != half for r in rots):
+    tables = surgery.rotary_tables(model)
+    if not tables or any(getattr(m, name).shape[-1] != half for m, name in tables):
         raise UnknownLayoutError(
-            f"expected rotary modules with {half} frequencies, found "
-            f"{[tuple(r.inv_freq.shape) for r in rots]}; head-dim pruning needs to slice them")
-    for rot in rots:
+            f"expected rotary tables with {half} frequencies, found "
+            f"{ {name: tuple(getattr(m, name).shape) for m, name in tables} }; head-dim pruning needs to slice them")
+    for rot in surgery.rotary_modules(model):
         kind = getattr(rot, "rope_type", "default")
         kinds = set(kind.values()) if isinstance(kind, dict) else {kind}
         if not kinds <= STATIC_ROPE_TYPES:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from .errors import UnknownLayoutError
-from .families import Family, family_of
+from .families import Family, PerHead, family_of
+from .families.spec import qkv_row_index
 
 
 def resolve(root: nn.Module, path: str):
@@ -21,7 +23,39 @@ def resolve(root: nn.Module, path: str):
 
 
 def has_parameters(module) -> bool:
-    return isinstance(module, nn.Module) and any(True for _ in module.parameters(recurse=False))
+    """A module holding parameters (its children's count: StableLM keeps one LayerNorm per head)."""
+    return isinstance(module, nn.Module) and any(True for _ in module.parameters())
+
+
+def is_projection(module, transposed: bool = False) -> bool:
+    """An ``nn.Linear``, or with ``transposed`` a transformers ``Conv1D`` (weight [in, out], ``nf`` outputs)."""
+    if not transposed:
+        return isinstance(module, nn.Linear)
+    w = getattr(module, "weight", None)
+    return (isinstance(module, nn.Module) and isinstance(w, torch.Tensor) and w.dim() == 2
+            and getattr(module, "nf", None) == w.shape[1])
+
+
+def weight(lin: nn.Module) -> torch.Tensor:
+    """A projection's weight as [out, in]; for a Conv1D the transposed view, so writes reach it."""
+    return lin.weight if isinstance(lin, nn.Linear) else lin.weight.T
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Where one role's rows live in a projection: row of head h, dim i = ``rows[h * d + i]``."""
+
+    lin: nn.Module
+    rows: tuple[int, ...]
+    head_dim: int
+
+    def of(self, head: int, dims=None) -> list[int]:
+        d = self.head_dim
+        return [self.rows[head * d + i] for i in (range(d) if dims is None else dims)]
+
+    @property
+    def heads(self) -> int:
+        return len(self.rows) // self.head_dim
 
 
 @dataclass
@@ -49,21 +83,30 @@ class AttentionBlock:
     def fused(self) -> bool:
         return self.family.fused
 
-    def projections(self) -> dict[str, nn.Linear]:
+    def projections(self) -> dict[str, nn.Module]:
         """The linears present in this block, by role (q/k/v or qkv, and o)."""
         fam = self.family
         roles = {"qkv": fam.qkv} if fam.fused else {"q": fam.q, "k": fam.k, "v": fam.v}
         roles["o"] = fam.o
         return {role: self.part(path) for role, path in roles.items()}
 
-    def qkv_rows(self) -> dict[str, tuple[nn.Linear, int, int]]:
-        """Where the q, k and v rows live: ``role -> (linear, first row, end row)``."""
-        fam = self.family
+    def qkv_rows(self) -> dict[str, Rows]:
+        """Where the q, k and v rows live (rows of ``weight(lin)``), in (head, dim) order."""
+        fam, d = self.family, self.head_dim
         if not fam.fused:
-            return {role: (lin, 0, lin.out_features) for role, lin in self.projections().items() if role != "o"}
-        lin, d = self.part(fam.qkv), self.head_dim
-        q, kv = self.num_heads * d, self.num_kv_heads * d
-        return {"q": (lin, 0, q), "k": (lin, q, q + kv), "v": (lin, q + kv, q + 2 * kv)}
+            return {role: Rows(lin, tuple(range(weight(lin).shape[0])), d)
+                    for role, lin in self.projections().items() if role != "o"}
+        lin = self.part(fam.qkv)
+        index = qkv_row_index(fam.qkv_layout, self.num_heads, self.num_kv_heads, d)
+        return {role: Rows(lin, tuple(rows), d) for role, rows in index.items()}
+
+    def o_cols(self) -> Rows:
+        """The output projection's input columns (columns of ``weight(o)``), in (head, dim) order."""
+        return Rows(self.o, tuple(range(self.o_width)), self.head_dim)
+
+    @property
+    def o_width(self) -> int:
+        return weight(self.o).shape[1]
 
     def qk_norms(self) -> list[tuple[str, nn.Module]]:
         """Per-head-dim norms that hold parameters (an ``nn.Identity`` placeholder does not count)."""
@@ -73,10 +116,12 @@ class AttentionBlock:
         m = self.part(self.family.width_norm)
         return m if has_parameters(m) else None
 
-    def per_head_params(self) -> list[tuple[str, nn.Parameter]]:
-        return [(p, self.part(p)) for p in self.family.per_head if self.part(p) is not None]
+    def per_head_params(self) -> list[tuple[PerHead, nn.Parameter | nn.ModuleList]]:
+        """Per-head extras present in this block: parameters (sliced along ``axis``) or ModuleLists."""
+        return [(p, self.part(p.path)) for p in self.family.per_head if self.part(p.path) is not None]
 
     def o_aligned(self) -> list[tuple[str, nn.Linear]]:
+        # nn.Linear only: timm's gate; no Conv1D family has one
         return [(p, m) for p in self.family.o_aligned if isinstance(m := self.part(p), nn.Linear)]
 
     @property
@@ -98,19 +143,19 @@ class AttentionBlock:
         fam = self.family
         if fam.head_dim_attr is not None:
             return int(resolve(self.module, fam.head_dim_attr))
-        heads = self.per_head_params()[0][1].shape[-1]
-        return self.o.in_features // heads
+        spec, first = next((s, p) for s, p in self.per_head_params() if not s.kv)
+        return self.o_width // _entries(first, spec)
 
     @property
     def num_heads(self) -> int:
-        return self.o.in_features // self.head_dim
+        return self.o_width // self.head_dim
 
     @property
     def num_kv_heads(self) -> int:
         d = self.head_dim
         if self.fused:
-            return (self.part(self.family.qkv).out_features - self.num_heads * d) // (2 * d)
-        return self.part(self.family.k).out_features // d
+            return (weight(self.part(self.family.qkv)).shape[0] - self.num_heads * d) // (2 * d)
+        return weight(self.part(self.family.k)).shape[0] // d
 
     @property
     def groups(self) -> int:
@@ -132,32 +177,42 @@ class AttentionBlock:
     def check_layout(self) -> None:
         """Weights agree with one (heads, kv_heads, head_dim); raise UnknownLayoutError if not."""
         problems = []
+        kind = "transformers Conv1D" if self.family.transposed else "nn.Linear"
         for role, lin in self.projections().items():
-            if not isinstance(lin, nn.Linear):
-                problems.append(f"{role} projection is missing or not nn.Linear")
+            if not is_projection(lin, self.family.transposed):
+                problems.append(f"{role} projection is missing or not {kind}")
         if problems:
             raise UnknownLayoutError("; ".join(problems), layer=self.layer, block=self.name)
-        d, h = self.head_dim, self.o.in_features / max(self.head_dim, 1)
+        d, h = self.head_dim, self.o_width / max(self.head_dim, 1)
         if d <= 0 or h != int(h):
             raise UnknownLayoutError(
-                f"o input width {self.o.in_features} is not a multiple of head_dim {d}",
+                f"o input width {self.o_width} is not a multiple of head_dim {d}",
                 layer=self.layer, block=self.name)
         h, kv = int(h), self.num_kv_heads
         expected = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
         for role, lin in self.projections().items():
-            if role != "o" and lin.out_features != expected[role]:
-                problems.append(f"{role} has {lin.out_features} rows, expected {expected[role]}")
+            rows = weight(lin).shape[0]
+            if role != "o" and rows != expected[role]:
+                problems.append(f"{role} has {rows} rows, expected {expected[role]}")
         if kv <= 0 or h % kv:
             problems.append(f"{h} query heads are not a multiple of {kv} kv heads")
-        for path, p in self.per_head_params():
-            if p.shape[-1] != h:
-                problems.append(f"{path} has {p.shape[-1]} heads, expected {h}")
+        elif self.fused and self.family.qkv_layout == "per_head" and kv != h:
+            problems.append(f"qkv rows per head [q | k | v] need one kv head per query head, found {h} and {kv}")
+        for spec, p in self.per_head_params():
+            n, want = _entries(p, spec), (kv if spec.kv else h)
+            if n != want:
+                problems.append(f"{spec.path} has {n} heads, expected {want}")
         if problems:
             raise UnknownLayoutError("; ".join(problems), layer=self.layer, block=self.name)
 
     def __repr__(self) -> str:
         return (f"AttentionBlock(layer={self.layer}, name={self.name!r}, family={self.family.name!r}, "
                 f"num_heads={self.num_heads}, num_kv_heads={self.num_kv_heads}, head_dim={self.head_dim})")
+
+
+def _entries(obj, spec: PerHead) -> int:
+    """How many heads a per-head extra holds."""
+    return len(obj) if isinstance(obj, nn.ModuleList) else obj.shape[spec.axis]
 
 
 def attention_blocks(model: nn.Module) -> list[AttentionBlock]:

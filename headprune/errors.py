@@ -42,7 +42,7 @@ class GQAPairingError(PruningError):
 
 
 class RopePairError(PruningError):
-    rule = "RoPE: remove dims in pairs (i, i + rotary_dim/2), the same set in every layer"
+    rule = "RoPE: remove whole rotation pairs ((i, i + rotary_dim/2), or (2i, 2i + 1) when interleaved), the same set in every layer"
 
 
 class UnsupportedRopeError(PruningError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .blocks import AttentionBlock
+from .blocks import AttentionBlock, weight
 
 
 def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
@@ -11,13 +11,14 @@ def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
     d = block.head_dim
     out = {}
     with torch.no_grad():
-        for role, (lin, start, stop) in block.qkv_rows().items():
-            w = lin.weight[start:stop].float()
-            mass = w.pow(2).sum(dim=1)
-            if lin.bias is not None:
-                mass = mass + lin.bias[start:stop].float().pow(2)
+        for role, located in block.qkv_rows().items():
+            rows = torch.tensor(located.rows, dtype=torch.long)
+            mass = weight(located.lin)[rows].float().pow(2).sum(dim=1)
+            if located.lin.bias is not None:
+                mass = mass + located.lin.bias[rows].float().pow(2)
             out[role] = mass.view(-1, d)
-        out["o"] = block.o.weight.float().pow(2).sum(dim=0).view(-1, d)
+        cols = torch.tensor(block.o_cols().rows, dtype=torch.long)
+        out["o"] = weight(block.o)[:, cols].float().pow(2).sum(dim=0).view(-1, d)
     return out
 
 

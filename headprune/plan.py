@@ -207,24 +207,26 @@ def plan_head_dims(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: b
 
 def _check_rope(rope_blocks, removed_by_layer) -> tuple[int, ...]:
     first = rope_blocks[0]
-    r = first.rotary_dim
+    r, rope = first.rotary_dim, first.family.rope
     ref = {i for i in removed_by_layer[first.layer] if i < r}
     for block in rope_blocks:
         rotated = {i for i in removed_by_layer[block.layer] if i < block.rotary_dim}
-        if block.rotary_dim != r or rotated != ref:
+        if block.rotary_dim != r or block.family.rope.interleaved != rope.interleaved or rotated != ref:
             raise RopePairError(
                 f"rotated dims removed here {sorted(rotated)} differ from layer {first.layer}'s {sorted(ref)}; "
                 "the rotary frequencies are shared by every layer", layer=block.layer, block=block.name)
-        half = r // 2
-        unpaired = sorted(i for i in rotated if ((i + half) % r) not in rotated)
+        partners = {i: rope.pair_dims(rope.pair_of(i, r), r) for i in rotated}
+        unpaired = sorted(i for i in rotated if not set(partners[i]) <= rotated)
         if unpaired:
-            partners = [(i, (i + half) % r) for i in unpaired]
-            raise RopePairError(f"dims {unpaired} are removed without their RoPE partners {partners}",
+            style = "(2i, 2i + 1), interleaved" if rope.interleaved else "(i, i + rotary_dim/2), rotate_half"
+            raise RopePairError(f"dims {unpaired} are removed without their RoPE partners "
+                                f"{[partners[i] for i in unpaired]} (pairs {style})",
                                 layer=block.layer, block=block.name)
     if len(ref) == r:
         raise EmptyLayerError("removing every rotated dim pair is not supported", layer=first.layer,
                               block=first.name)
-    return tuple(p for p in range(r // 2) if p not in ref)
+    gone = {rope.pair_of(i, r) for i in ref}
+    return tuple(p for p in range(r // 2) if p not in gone)
 
 
 # -- selection by importance -----------------------------------------------------------
@@ -279,12 +281,12 @@ def select_head_dims(blocks, ratio: float, dim_scores) -> dict[int, list[int]]:
     rope_blocks = [b for b in blocks if b.family.rope is not None]
     shared_pairs: list[int] = []
     if rope_blocks:
-        r = rope_blocks[0].rotary_dim
+        r, rope = rope_blocks[0].rotary_dim, rope_blocks[0].family.rope
         half = r // 2
-        pair_score = [sum(float(dim_scores[b.layer][p]) + float(dim_scores[b.layer][p + half])
-                          for b in rope_blocks) for p in range(half)]
+        pair_score = [sum(float(dim_scores[b.layer][i]) for b in rope_blocks for i in rope.pair_dims(p, r))
+                      for p in range(half)]
         for p in _lowest(pair_score, range(half), _count(half, ratio)):
-            shared_pairs += [p, p + half]
+            shared_pairs += list(rope.pair_dims(p, r))
     for block in blocks:
         d, r = block.head_dim, block.rotary_dim
         if r is None:

@@ -6,9 +6,10 @@ import math
 import torch
 from torch import nn
 
-from .blocks import AttentionBlock, resolve
+from .blocks import AttentionBlock, resolve, weight
 from .config_overlay import ConfigOverlay
 from .families import ConfigField
+from .families.spec import qkv_row_index
 from .plan import LayerPlan, Plan
 
 
@@ -22,8 +23,18 @@ def quantities(lp: LayerPlan) -> dict[str, float | int | None]:
     }
 
 
+def is_rotary_table(name: str) -> bool:
+    """RoPE frequency buffers: ``inv_freq``, ``original_inv_freq``, Gemma3's ``sliding_attention_inv_freq``..."""
+    return name == "inv_freq" or name.endswith("_inv_freq")
+
+
+def rotary_tables(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Every RoPE frequency table of the model, as (owning module, buffer name)."""
+    return [(m, name) for m in model.modules() for name, _ in m.named_buffers(recurse=False) if is_rotary_table(name)]
+
+
 def rotary_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(getattr(m, "inv_freq", None), torch.Tensor)]
+    return list({id(m): m for m, _ in rotary_tables(model)}.values())
 
 
 def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
@@ -33,10 +44,8 @@ def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
                 _slice_block(block, lp)
         if plan.rope_pairs is not None:
             keep = list(plan.rope_pairs)
-            for rot in rotary_modules(model):
-                for name in ("inv_freq", "original_inv_freq"):
-                    if isinstance(getattr(rot, name, None), torch.Tensor):
-                        setattr(rot, name, getattr(rot, name)[keep].clone())
+            for rot, name in rotary_tables(model):
+                setattr(rot, name, getattr(rot, name)[keep].clone())
     for block, lp in zip(blocks, plan.layers):
         _sync_module(model, block, lp)
     _sync_config(model, blocks, plan)
@@ -55,48 +64,70 @@ def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
     setattr(module, name, value)
 
 
-def _take_rows(lin: nn.Linear, rows: list[int]) -> None:
-    _replace(lin, "weight", _index(lin.weight, 0, rows))
+def _take_rows(lin: nn.Module, rows: list[int]) -> None:
+    """Keep output rows ``rows`` (of ``weight(lin)``): an nn.Linear's rows, a Conv1D's columns."""
+    conv1d = not isinstance(lin, nn.Linear)
+    _replace(lin, "weight", _index(lin.weight, 1 if conv1d else 0, rows))
     if lin.bias is not None:
         _replace(lin, "bias", _index(lin.bias, 0, rows))
-    lin.out_features = len(rows)
+    if conv1d:
+        lin.nf = len(rows)
+    else:
+        lin.out_features = len(rows)
 
 
-def _take_cols(lin: nn.Linear, cols: list[int]) -> None:
-    _replace(lin, "weight", _index(lin.weight, 1, cols))
-    lin.in_features = len(cols)
+def _take_cols(lin: nn.Module, cols: list[int]) -> None:
+    """Keep input columns ``cols`` (of ``weight(lin)``): an nn.Linear's columns, a Conv1D's rows."""
+    conv1d = not isinstance(lin, nn.Linear)
+    _replace(lin, "weight", _index(lin.weight, 0 if conv1d else 1, cols))
+    if conv1d:
+        lin.nx = len(cols)
+    else:
+        lin.in_features = len(cols)
+
+
+def _kept_rows(block: AttentionBlock, lp: LayerPlan) -> dict[str, list[int]]:
+    """Per role, the old rows the pruned projection keeps, in the order the new layout needs."""
+    located = block.qkv_rows()
+    keep = {"q": lp.keep_heads, "k": lp.keep_kv_heads, "v": lp.keep_kv_heads}
+    old = {role: [r for h in keep[role] for r in located[role].of(h, lp.keep_dims)] for role in keep}
+    if not block.fused:
+        return old
+    # the new fused rows follow the same layout with the new counts: place each kept row there
+    new_index = qkv_row_index(block.family.qkv_layout, len(lp.keep_heads), len(lp.keep_kv_heads), len(lp.keep_dims))
+    order = [0] * sum(len(v) for v in old.values())
+    for role, rows in old.items():
+        for new_row, old_row in zip(new_index[role], rows):
+            order[new_row] = old_row
+    return {"qkv": order}
 
 
 def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
     d, d_new = block.head_dim, len(lp.keep_dims)
     dims_changed = d_new != d
-    rows = {
-        "q": [h * d + i for h in lp.keep_heads for i in lp.keep_dims],
-        "k": [g * d + i for g in lp.keep_kv_heads for i in lp.keep_dims],
-        "v": [g * d + i for g in lp.keep_kv_heads for i in lp.keep_dims],
-    }
-    o_cols = rows["q"]
-    located = block.qkv_rows()
+    o_cols = [c for h in lp.keep_heads for c in block.o_cols().of(h, lp.keep_dims)]
+    kept = _kept_rows(block, lp)
     if dims_changed:
-        _fold_scale(block, located, math.sqrt(d_new / d))
-    if block.fused:
-        lin = located["q"][0]
-        _take_rows(lin, [located[r][1] + i for r in ("q", "k", "v") for i in rows[r]])
-    else:
-        for role, (lin, _, _) in located.items():
-            _take_rows(lin, rows[role])
+        _fold_scale(block, math.sqrt(d_new / d))
+    for role, rows in kept.items():
+        _take_rows(block.projections()[role], rows)
     _take_cols(block.o, o_cols)
     for _, lin in block.o_aligned():
         _take_rows(lin, o_cols)
-    for path, param in block.per_head_params():
-        owner, name = _owner(block.module, path)
-        _replace(owner, name, _index(param, param.dim() - 1, list(lp.keep_heads)))
+    for spec, extra in block.per_head_params():
+        owner, name = _owner(block.module, spec.path)
+        heads = list(lp.keep_kv_heads if spec.kv else lp.keep_heads)
+        if isinstance(extra, nn.ModuleList):
+            setattr(owner, name, nn.ModuleList([extra[h] for h in heads]))
+        else:
+            _replace(owner, name, _index(extra, extra.dim() + spec.axis if spec.axis < 0 else spec.axis, heads))
     if dims_changed:
         for _, norm in block.qk_norms():
-            for name, p in list(norm.named_parameters(recurse=False)):
-                _replace(norm, name, _index(p, 0, list(lp.keep_dims)))
-            if hasattr(norm, "normalized_shape"):
-                norm.normalized_shape = (d_new,)
+            for sub in norm.modules():  # one norm, or one per head (StableLM)
+                for name, p in list(sub.named_parameters(recurse=False)):
+                    _replace(sub, name, _index(p, p.dim() - 1, list(lp.keep_dims)))
+                if hasattr(sub, "normalized_shape"):
+                    sub.normalized_shape = (d_new,)
         for attr in block.family.attrs:
             if attr.value == "scaling":
                 owner, name = _owner(block.module, attr.path)
@@ -108,18 +139,19 @@ def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
             wn.normalized_shape = (len(o_cols),)
 
 
-def _fold_scale(block: AttentionBlock, located, factor: float) -> None:
+def _fold_scale(block: AttentionBlock, factor: float) -> None:
     """Multiply q by sqrt(d'/d) so the kept dims see the original softmax scale even where the
     scale is recomputed from the head width (SDPA's default, a reload from config)."""
     norms = block.qk_norms()
     if norms and norms[0][0] == block.family.qk_norms[0]:
-        for p in norms[0][1].parameters(recurse=False):
+        for p in norms[0][1].parameters():
             p.mul_(factor)
         return
-    lin, start, stop = located["q"]
-    lin.weight[start:stop].mul_(factor)
-    if lin.bias is not None:
-        lin.bias[start:stop].mul_(factor)
+    q = block.qkv_rows()["q"]
+    rows = torch.tensor(q.rows, dtype=torch.long)
+    weight(q.lin)[rows] *= factor
+    if q.lin.bias is not None:
+        q.lin.bias[rows] *= factor
 
 
 def _owner(root: nn.Module, path: str):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import hf, hf_decoders, hf_other, timm
-from .spec import Attr, ConfigField, Family, Rope
+from .spec import Attr, ConfigField, Family, PerHead, Rope
 
 FAMILIES: tuple[Family, ...] = hf.FAMILIES + hf_decoders.FAMILIES + hf_other.FAMILIES + timm.FAMILIES
 
@@ -30,12 +30,10 @@ def candidates(module) -> list[Family]:
 
 def fits(family: Family, module) -> bool:
     """Every projection, head-width attribute and mirrored attribute the description names exists."""
-    from torch import nn
-
-    from ..blocks import resolve
+    from ..blocks import is_projection, resolve
 
     for path in (family.q, family.k, family.v, family.qkv, family.o):
-        if path is not None and not isinstance(resolve(module, path), nn.Linear):
+        if path is not None and not is_projection(resolve(module, path), family.transposed):
             return False
     paths = [a.path for a in family.attrs] + ([family.head_dim_attr] if family.head_dim_attr else [])
     if family.rope is not None and family.rope.rotary_dim_attr:
@@ -65,4 +63,4 @@ def by_name(name: str) -> Family:
     raise KeyError(f"unknown family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
-__all__ = ["Attr", "ConfigField", "Family", "Rope", "FAMILIES", "family_of", "by_name", "qualified_name"]
+__all__ = ["Attr", "ConfigField", "Family", "PerHead", "Rope", "FAMILIES", "family_of", "by_name", "qualified_name"]

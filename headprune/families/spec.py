@@ -83,14 +83,64 @@ class ConfigField:
 
 @dataclass(frozen=True)
 class Rope:
-    """Llama-style ``rotate_half`` RoPE: dim i pairs with i + rotary_dim/2.
+    """RoPE inside each head: which dims rotate together, and how wide the rotated part is.
 
+    ``interleaved=False``: Llama's ``rotate_half``, dim i pairs with i + rotary_dim/2.
+    ``interleaved=True``: Cohere (and GPT-J) style, dims (2i, 2i + 1) rotate together.
+    Either way pair p uses frequency p, so the kept frequencies are the kept pairs.
     ``rotary_dim_attr``: attribute holding the rotated width when only part of each head
     is rotated (Phi's ``rotary_ndims``); ``None`` means the whole head rotates.
-    Frequencies live in model-level modules holding ``inv_freq`` buffers.
+    Frequencies live in model-level modules, in buffers named ``inv_freq`` or ``<kind>_inv_freq``
+    (Gemma3 keeps one table per layer type): every one of them is sliced.
     """
 
     rotary_dim_attr: str | None = None
+    interleaved: bool = False
+
+    def pair_of(self, i: int, rotary_dim: int) -> int:
+        """The frequency index of rotated dim ``i``."""
+        return i // 2 if self.interleaved else i % (rotary_dim // 2)
+
+    def pair_dims(self, p: int, rotary_dim: int) -> tuple[int, int]:
+        """The two dims rotated by frequency ``p``."""
+        return (2 * p, 2 * p + 1) if self.interleaved else (p, p + rotary_dim // 2)
+
+
+# Row orders of a fused q/k/v projection (H query heads, KV kv heads, width d each):
+#   "blocked"   [q H*d | k KV*d | v KV*d]             Phi-3, timm, GPT-2 (columns), Falcon multi-query
+#   "per_head"  [h][q d | k d | v d] for every head    GPT-NeoX, Falcon (old, not multi-query); KV = H
+#   "grouped"   [g][q (H/KV)*d | k d | v d] per kv group  Falcon new_decoder_architecture
+QKV_LAYOUTS = ("blocked", "per_head", "grouped")
+
+
+def qkv_row_index(layout: str, heads: int, kv_heads: int, d: int) -> dict[str, list[int]]:
+    """Rows of a fused projection per role, in (head, dim) order: row of head h, dim i = rows[h*d + i]."""
+    if layout == "blocked":
+        q, kv = heads * d, kv_heads * d
+        return {"q": list(range(q)), "k": list(range(q, q + kv)), "v": list(range(q + kv, q + 2 * kv))}
+    if layout == "per_head":
+        return {role: [h * 3 * d + r * d + i for h in range(heads) for i in range(d)]
+                for r, role in enumerate(("q", "k", "v"))}
+    if layout == "grouped":
+        g = heads // kv_heads
+        span = (g + 2) * d
+        return {"q": [(h // g) * span + (h % g) * d + i for h in range(heads) for i in range(d)],
+                "k": [grp * span + g * d + i for grp in range(kv_heads) for i in range(d)],
+                "v": [grp * span + (g + 1) * d + i for grp in range(kv_heads) for i in range(d)]}
+    raise ValueError(f"unknown fused q/k/v layout {layout!r}; known: {QKV_LAYOUTS}")
+
+
+@dataclass(frozen=True)
+class PerHead:
+    """A parameter with one slice per head along ``axis`` (Swin's bias table: its last axis),
+    or a ModuleList with one module per head (StableLM's per-head q/k LayerNorms).
+
+    ``kv``: one entry per key/value head instead of per query head (Cohere's ``k_norm``).
+    """
+
+    path: str
+    axis: int = -1
+    kv: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,9 +151,11 @@ class Family:
     q: str | None = None              # separate projections ...
     k: str | None = None
     v: str | None = None
-    qkv: str | None = None            # ... or one fused projection, rows [q | k | v]
+    qkv: str | None = None            # ... or one fused projection (row order: qkv_layout)
+    qkv_layout: str = "blocked"       # see QKV_LAYOUTS
+    transposed: bool = False          # projections are transformers Conv1D: weight [in, out] (GPT-2)
     head_dim_attr: str | None = None  # where the module keeps its head width; None: derive from per_head
-    per_head: tuple[str, ...] = ()    # parameters with one entry per query head in their last dim
+    per_head: tuple[str | PerHead, ...] = ()  # one entry per head (a str: a parameter's last axis)
     qk_norms: tuple[str, ...] = ()    # modules normalising over one head's dims (q first if present)
     width_norm: str | None = None     # a norm over all heads' channels (timm scale_norm): never exact
     o_aligned: tuple[str, ...] = ()   # linears whose output rows align with the o input (timm gate)
@@ -113,6 +165,10 @@ class Family:
     rope: Rope | None = None
     stage_pattern: str | None = None  # regex with one group: the stage index in the module name
     notes: str = ""
+
+    def __post_init__(self):
+        assert self.qkv_layout in QKV_LAYOUTS, self.qkv_layout
+        object.__setattr__(self, "per_head", tuple(p if isinstance(p, PerHead) else PerHead(p) for p in self.per_head))
 
     @property
     def fused(self) -> bool:

@@ -14,15 +14,16 @@ import torch
 from torch import nn
 
 import headprune
+from headprune.blocks import weight
 
 
 def heads_oracle(original: nn.Module, removed: Mapping[int, tuple[int, ...]]) -> nn.Module:
     model = copy.deepcopy(original)
     with torch.no_grad():
         for block in headprune.attention_blocks(model):
-            d = block.head_dim
+            cols = block.o_cols()
             for h in removed.get(block.layer, ()):
-                block.o.weight[:, h * d:(h + 1) * d] = 0
+                weight(block.o)[:, cols.of(h)] = 0
     return model
 
 
@@ -33,22 +34,20 @@ def dims_oracle(original: nn.Module, removed: Mapping[int, tuple[int, ...]]) -> 
             dims = sorted(removed.get(block.layer, ()))
             if not dims:
                 continue
-            d = block.head_dim
-            for lin, start, stop in block.qkv_rows().values():
-                rows = [start + h * d + i for h in range((stop - start) // d) for i in dims]
-                lin.weight[rows] = 0
-                if lin.bias is not None:
-                    lin.bias[rows] = 0
+            for located in block.qkv_rows().values():
+                _zero_rows(located, [r for h in range(located.heads) for r in located.of(h, dims)])
     return model
+
+
+def _zero_rows(located, rows: list[int]) -> None:
+    weight(located.lin)[rows] = 0
+    if located.lin.bias is not None:
+        located.lin.bias[rows] = 0
 
 
 def _zero_head_rows(rows, role: str, head: int, d: int, keep) -> None:
     """Zero the rows of ``head`` in projection ``role`` whose dim is not in ``keep``."""
-    lin, start, _ = rows[role]
-    drop = [start + head * d + i for i in range(d) if i not in keep]
-    lin.weight[drop] = 0
-    if lin.bias is not None:
-        lin.bias[drop] = 0
+    _zero_rows(rows[role], rows[role].of(head, [i for i in range(d) if i not in keep]))
 
 
 def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
@@ -63,7 +62,7 @@ def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
             kept_o = {src.head: src for src in s.o}
             for h in range(block.num_heads):
                 keep = kept_o[h].dims if h in kept_o else ()
-                block.o.weight[:, [h * d + i for i in range(d) if i not in keep]] = 0
+                weight(block.o)[:, block.o_cols().of(h, [i for i in range(d) if i not in keep])] = 0
             g_new = max(1, s.num_heads // max(1, s.num_kv_heads))
             for j, q_src in enumerate(s.q):
                 kv = s.k[j // g_new] if j // g_new < len(s.k) else None

@@ -1,7 +1,10 @@
 """Checks on the pruned model's structure: shapes, GQA pairing, the request, parameter count."""
 from __future__ import annotations
 
+import torch
+
 import headprune
+from headprune.blocks import weight
 from headprune.report import count_parameters
 
 from .base import CheckFailure, Trial, check, fail_unless
@@ -17,8 +20,8 @@ def check_shapes(trial: Trial) -> None:
     for block in blocks:
         h, d = block.num_heads, block.head_dim
         for path, norm in block.qk_norms():
-            for name, p in norm.named_parameters(recurse=False):
-                fail_unless(p.shape[0] == d, f"layer {block.layer}: {path}.{name} has {p.shape[0]} entries, "
+            for name, p in norm.named_parameters():
+                fail_unless(p.shape[-1] == d, f"layer {block.layer}: {path}.{name} has {p.shape[-1]} entries, "
                             f"head_dim is {d}")
         if (wn := block.width_norm()) is not None:
             for name, p in wn.named_parameters(recurse=False):
@@ -72,20 +75,30 @@ def check_request_honoured(trial: Trial) -> None:
 
 def _block_params(block, h: int, kv: int, d: int) -> int:
     """Attention parameters a block of this layout holds with (h, kv, d)."""
-    h0, d0 = block.num_heads, block.head_dim
+    h0, kv0, d0 = block.num_heads, block.num_kv_heads, block.head_dim
     total = 0
     widths = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
     for role, lin in block.projections().items():
+        out_width, in_width = weight(lin).shape
+        bias = lin.bias.numel() if lin.bias is not None else 0
         if role == "o":
-            total += lin.out_features * h * d + (lin.bias.numel() if lin.bias is not None else 0)
+            total += out_width * h * d + bias
         else:
-            total += widths[role] * (lin.in_features + (lin.bias is not None))
-    for _, p in block.per_head_params():
-        total += p.numel() // h0 * h
+            total += widths[role] * (in_width + (lin.bias is not None))
+    # per-head extras scale with their heads, per-head-dim norms with d; Cohere's per-head
+    # q_norm [H, d] is both, so every tensor is counted once with both factors
+    factors: dict[int, tuple[torch.Tensor, float]] = {}
+    for spec, extra in block.per_head_params():
+        n0, n = (kv0, kv) if spec.kv else (h0, h)
+        for p in ([extra] if isinstance(extra, torch.Tensor) else extra.parameters()):
+            factors[id(p)] = (p, n / n0)
     for _, norm in block.qk_norms():
-        total += sum(p.numel() // d0 * d for p in norm.parameters(recurse=False))
+        for p in norm.parameters():
+            factors[id(p)] = (p, factors.get(id(p), (p, 1.0))[1] * d / d0)
     if (wn := block.width_norm()) is not None:
-        total += sum(p.numel() // (h0 * d0) * h * d for p in wn.parameters(recurse=False))
+        for p in wn.parameters(recurse=False):
+            factors[id(p)] = (p, h * d / (h0 * d0))
+    total += sum(round(p.numel() * f) for p, f in factors.values())
     for _, lin in block.o_aligned():
         total += h * d * (lin.in_features + (lin.bias is not None))
     return total

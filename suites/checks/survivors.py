@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 import headprune
+from headprune.blocks import weight
 
 from .base import CheckFailure
 
@@ -51,10 +52,12 @@ class BlockSurvivors:
         return len(self.o[0].dims)
 
 
-def _features(weight: torch.Tensor, bias: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
-    rows = weight[start:stop].detach().double()
-    if bias is not None:
-        rows = torch.cat([rows, bias[start:stop].detach().double()[:, None]], dim=1)
+def _features(located) -> torch.Tensor:
+    """The rows of one role (q, k or v) in (head, dim) order, bias appended; any fused layout."""
+    idx = torch.tensor(located.rows, dtype=torch.long)
+    rows = weight(located.lin)[idx].detach().double()
+    if located.lin.bias is not None:
+        rows = torch.cat([rows, located.lin.bias[idx].detach().double()[:, None]], dim=1)
     return rows
 
 
@@ -92,12 +95,10 @@ def identify_block(old: headprune.AttentionBlock, new: headprune.AttentionBlock)
     old_rows, new_rows = old.qkv_rows(), new.qkv_rows()
     sources = {}
     for role in ("q", "k", "v"):
-        lo, s0, e0 = old_rows[role]
-        ln, s1, e1 = new_rows[role]
-        idx = _match(_features(ln.weight, ln.bias, s1, e1), _features(lo.weight, lo.bias, s0, e0),
+        idx = _match(_features(new_rows[role]), _features(old_rows[role]),
                      by_direction=(role == "q"), what=f"{where} {role} rows")
         sources[role] = _group(idx, d_old, d_new, f"{where} {role}")
-    o_idx = _match(new.o.weight.detach().double().T, old.o.weight.detach().double().T,
+    o_idx = _match(weight(new.o).detach().double().T, weight(old.o).detach().double().T,
                    by_direction=False, what=f"{where} o columns")
     sources["o"] = _group(o_idx, d_old, d_new, f"{where} o")
     return BlockSurvivors(new.layer, old.num_heads, old.num_kv_heads, d_old, **sources)

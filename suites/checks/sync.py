@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import headprune
 from headprune.blocks import resolve
+from headprune.surgery import rotary_tables
 
 from .base import Trial, check, fail_unless
 
@@ -59,8 +60,7 @@ def check_attribute_sync(trial: Trial) -> None:
     rope = [(o, s) for o, s in zip(originals, trial.survivors) if o.rotary_dim is not None]
     if rope:
         half = _expected(*rope[0])["rotary_dim"] // 2
-        for module in pruned.modules():
-            inv = getattr(module, "inv_freq", None)
-            if inv is not None:
-                fail_unless(inv.shape[-1] == half, f"{type(module).__name__}.inv_freq has {inv.shape[-1]} "
-                            f"frequencies, the kept rotary dims need {half}")
+        for module, name in rotary_tables(pruned):
+            inv = getattr(module, name)
+            fail_unless(inv.shape[-1] == half, f"{type(module).__name__}.{name} has {inv.shape[-1]} "
+                        f"frequencies, the kept rotary dims need {half}")

@@ -27,7 +27,7 @@ from torch import nn
 
 import headprune
 from headprune.api import apply_plan
-from headprune.blocks import resolve
+from headprune.blocks import resolve, weight
 from headprune.contract import Capabilities, PruneRequest
 from headprune.persistence import WEIGHTS_FILE
 
@@ -181,11 +181,11 @@ class RescaledSoftmax(Mutant):
             for block in pruned_blocks(model, request):
                 name = block.name
                 if block.head_dim != d[name]:
-                    lin, start, stop = block.qkv_rows()["q"]
+                    q = block.qkv_rows()["q"]
                     factor = math.sqrt(block.head_dim / d[name])
-                    lin.weight[start:stop] /= factor
-                    if lin.bias is not None:
-                        lin.bias[start:stop] /= factor
+                    weight(q.lin)[list(q.rows)] /= factor
+                    if q.lin.bias is not None:
+                        q.lin.bias[list(q.rows)] /= factor
 
 
 class AdjacentRopePairs(Mutant):
@@ -286,7 +286,8 @@ class SwinTableByPosition(Mutant):
     where = (("timm-swin", "heads"), ("swin", "heads"))
 
     def prune(self, model, request):
-        _positional(model, request, lambda b: [(p, t.dim() - 1, t) for p, t in b.per_head_params()])
+        _positional(model, request, lambda b: [(spec.path, t.dim() - 1, t) for spec, t in b.per_head_params()
+                                               if isinstance(t, torch.Tensor)])
 
 
 class QkvBiasByPosition(Mutant):
