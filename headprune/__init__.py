@@ -12,7 +12,9 @@ from .errors import (
     HeadIndexError,
     InexactPruningError,
     LayerIndexError,
+    NothingRemovedWarning,
     PruningError,
+    PruningWarning,
     RequestError,
     RopePairError,
     UnknownLayoutError,
@@ -23,7 +25,7 @@ from .report import LayerReport, PruneReport
 
 __all__ = [
     "AttentionBlock", "Capabilities", "EmptyLayerError", "GQAPairingError", "HeadIndexError",
-    "InexactPruningError", "LayerIndexError", "LayerReport", "PruneReport", "PruneRequest", "Pruner",
+    "InexactPruningError", "LayerIndexError", "LayerReport", "NothingRemovedWarning", "PruningWarning", "PruneReport", "PruneRequest", "Pruner",
     "PruningError", "RequestError", "RopePairError", "UnknownLayoutError", "UnsupportedRopeError", "attention_blocks", "load",
     "make_plan", "prune", "reference", "save",
 ]

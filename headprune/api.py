@@ -1,14 +1,15 @@
 """The public entry point: ``prune``."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 from torch import nn
 
 from . import importance, surgery
 from .blocks import AttentionBlock, attention_blocks
-from .errors import RequestError, UnknownLayoutError, UnsupportedRopeError
-from .plan import MODES, Plan, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
+from .errors import NothingRemovedWarning, RequestError, UnknownLayoutError, UnsupportedRopeError
+from .plan import MODES, Plan, check_gqa, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
 from .report import LayerReport, PruneReport, count_parameters
 
 RECORD_ATTR = "_headprune_record"
@@ -27,7 +28,8 @@ def prune(
     """Prune attention heads (``mode="heads"``) or head widths (``mode="head_dims"``) in place.
 
     - ``heads={layer: [query head ids to remove]}`` or ``dims={layer: [dim ids]}`` (or one list
-      of dims for every layer), in the model's current numbering; or ``ratio`` to let headprune
+      of dims for every layer; a bare list of heads is refused as ambiguous), in the model's
+      current numbering, any order, each id once; or ``ratio`` (any real number type) to let headprune
       choose by L2 weight magnitude (``gqa="equal"`` removes the same number of query heads per
       kv group, ``gqa="groups"`` removes whole kv groups). A ratio applies per layer, rounds half
       up and never takes a layer's last head (kv group, dim or RoPE pair).
@@ -37,7 +39,12 @@ def prune(
     """
     plan, blocks = make_plan(model, heads=heads, mode=mode, ratio=ratio, dims=dims, gqa=gqa,
                              allow_inexact=allow_inexact)
-    return apply_plan(model, plan, blocks)
+    report = apply_plan(model, plan, blocks)
+    if ratio is not None and check_ratio(ratio) > 0 and not report.changed:
+        warnings.warn(f"ratio={ratio} removes nothing: it rounds to 0 {'heads' if mode == 'heads' else 'dims'} "
+                      "in every layer (a ratio r removes round_half_up(n * r) of a layer's n units)",
+                      NothingRemovedWarning, stacklevel=2)
+    return report
 
 
 def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="equal",
@@ -52,9 +59,12 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
                            f"{'dims' if mode == 'heads' else 'heads'}=")
     if (explicit is None) == (ratio is None):
         raise RequestError("give exactly one of an explicit selection (heads=/dims=) or ratio=")
-    blocks = attention_blocks(model)
+    gqa = check_gqa(gqa)  # also without ratio=: a typo must not pass unnoticed
     if ratio is not None:
         ratio = check_ratio(ratio)
+    blocks = attention_blocks(model)
+    if ratio is not None:
+        _check_scorable(blocks)
         if mode == "heads":
             explicit = select_heads(blocks, ratio, {b.layer: importance.head_scores(b) for b in blocks},
                                     {b.layer: importance.group_scores(b) for b in blocks}, gqa)
@@ -65,6 +75,17 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
     if plan.rope_pairs is not None:
         _check_rotary(model, blocks)
     return plan, blocks
+
+
+def _check_scorable(blocks: list[AttentionBlock]) -> None:
+    """ratio= scores heads by weight magnitude, which needs weights with values."""
+    for block in blocks:
+        for role, lin in block.projections().items():
+            if lin.weight.is_meta:
+                raise RequestError(
+                    f"ratio= chooses heads by weight magnitude, but the {role} weights are on the meta device "
+                    "(no values yet); load the weights first, or pass heads=/dims= explicitly",
+                    layer=block.layer, block=block.name)
 
 
 # Rope types whose inv_freq is computed once at load, one frequency per pair, so slicing it is

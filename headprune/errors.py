@@ -55,3 +55,11 @@ class InexactPruningError(PruningError):
 
 class RequestError(PruningError):
     rule = "well-formed request"
+
+
+class PruningWarning(UserWarning):
+    """Something the caller should know about a prune that was carried out."""
+
+
+class NothingRemovedWarning(PruningWarning):
+    """A ratio that rounds to zero units in every layer."""

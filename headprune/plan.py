@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import torch
 
 from .blocks import AttentionBlock
 from .errors import (
@@ -102,12 +105,23 @@ def _indices(values, *, layer: AttentionBlock, what: str, bound: int, error=Head
         if not 0 <= v < bound:
             raise error(f"{what} {v} is out of range: this layer has {bound} {what}s (0..{bound - 1})",
                         layer=layer.layer, block=layer.name)
+        if v in out:
+            # Most likely a typo for another id: dropping it silently would prune something else.
+            raise RequestError(f"{what} {v} is listed twice", layer=layer.layer, block=layer.name)
         out.add(v)
     return out
 
 
-def _per_layer(blocks, request) -> dict[int, object]:
-    """``{layer: ids}`` from a mapping (negative keys allowed) or one list for every layer."""
+def _per_layer(blocks, request, *, what: str) -> dict[int, object]:
+    """``{layer: ids}`` from a mapping (negative keys allowed); for dims also one list for every layer.
+
+    A bare list of heads is refused: ``prune(model, [1, 5])`` reads as "layers 1 and 5" as
+    easily as "heads 1 and 5 of every layer". Dims are different: RoPE models must remove the
+    same pairs in every layer, so one list for all layers is the common request."""
+    if not isinstance(request, Mapping) and what == "head":
+        raise RequestError(
+            f"heads= takes a mapping {{layer: [head ids]}}, got {request!r}; to remove the same heads "
+            "from every layer, pass {layer: ids for layer in range(len(headprune.attention_blocks(model)))}")
     if isinstance(request, Mapping):
         out: dict[int, object] = {}
         for key, ids in request.items():
@@ -127,7 +141,7 @@ def plan_heads(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: bool 
     GQA rule: afterwards every kv head that keeps any query head keeps the same number of
     them; a kv head whose query heads are all removed goes with them.
     """
-    per_layer = _per_layer(blocks, remove)
+    per_layer = _per_layer(blocks, remove, what="head")
     layers = []
     for block in blocks:
         ids = per_layer.get(block.layer, ())
@@ -170,7 +184,7 @@ def plan_head_dims(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: b
     RoPE families: dims go in pairs (i, i + r/2) inside the rotated part, and the same set
     in every layer, because one rotary module serves the whole model.
     """
-    per_layer = _per_layer(blocks, remove)
+    per_layer = _per_layer(blocks, remove, what="dim")
     rope_blocks = [b for b in blocks if b.family.rope is not None]
     removed_by_layer = {}
     for block in blocks:
@@ -236,9 +250,23 @@ def round_half_up(x: float) -> int:
 
 
 def check_ratio(ratio) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio < 1.0:
+    """``ratio`` as a float in [0, 1). Any real number type is accepted (numpy scalars,
+    ``Fraction``, a one-element torch tensor on a real device); bools are not numbers here."""
+    value = None
+    if isinstance(ratio, torch.Tensor):
+        if ratio.numel() == 1 and not ratio.is_meta and ratio.dtype != torch.bool and not ratio.is_complex():
+            value = float(ratio.item())
+    elif isinstance(ratio, numbers.Real) and not isinstance(ratio, bool):  # numpy bools are not Real
+        value = float(ratio)
+    if value is None or not 0.0 <= value < 1.0:
         raise RequestError(f"ratio must be a number in [0, 1), got {ratio!r}")
-    return float(ratio)
+    return value
+
+
+def check_gqa(gqa) -> str:
+    if not isinstance(gqa, str) or gqa not in GQA_STRATEGIES:
+        raise RequestError(f"gqa must be one of {GQA_STRATEGIES}, got {gqa!r}")
+    return gqa
 
 
 def _lowest(scores, candidates: Sequence[int], n: int) -> list[int]:
@@ -257,8 +285,7 @@ def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "eq
     ``equal``: the same number of query heads from every kv group (all heads when the
     layer has one kv head per query head or one kv head in all). ``groups``: whole kv groups.
     """
-    if gqa not in GQA_STRATEGIES:
-        raise RequestError(f"gqa must be one of {GQA_STRATEGIES}, got {gqa!r}")
+    check_gqa(gqa)
     remove = {}
     for block in blocks:
         h, kv, g = block.num_heads, block.num_kv_heads, block.groups

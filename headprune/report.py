@@ -34,6 +34,12 @@ class PruneReport:
     params_after: int
 
     @property
+    def changed(self) -> bool:
+        """Whether any layer lost a head or a dim."""
+        return any((lr.heads_before, lr.kv_heads_before, lr.head_dim_before)
+                   != (lr.heads_after, lr.kv_heads_after, lr.head_dim_after) for lr in self.layers)
+
+    @property
     def kept_heads(self) -> dict[int, tuple[int, ...]]:
         return {lr.layer: lr.kept_heads for lr in self.layers}
 
@@ -53,4 +59,6 @@ class PruneReport:
             lines.append(f"{lr.layer:>5}  {lr.heads_before:>3}->{lr.heads_after:<3}  "
                          f"{lr.kv_heads_before:>3}->{lr.kv_heads_after:<3}  "
                          f"{lr.head_dim_before:>3}->{lr.head_dim_after:<4}  {lr.name}")
+        if not self.changed:
+            lines.append("nothing was removed")
         return "\n".join(lines)
