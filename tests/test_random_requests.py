@@ -59,6 +59,7 @@ def test_random_head_requests(name):
     run()
 
 
+@pytest.mark.filterwarnings("ignore::headprune.NothingRemovedWarning")  # small random ratios may round to 0
 @pytest.mark.parametrize("name", ["swin", "qwen2"])
 def test_random_ratios_never_empty_a_layer(name):
     @SETTINGS
