@@ -13,11 +13,16 @@ from .errors import (
     InexactPruningError,
     LayerIndexError,
     NothingRemovedWarning,
+    ParametersReplacedWarning,
     PruningError,
     PruningWarning,
     RequestError,
     RopePairError,
+    SaveFormatError,
+    StockFormatWarning,
+    TiedWeightsError,
     UnknownLayoutError,
+    UnsupportedLayerError,
     UnsupportedRopeError,
 )
 from .persistence import load, save
@@ -25,7 +30,8 @@ from .report import LayerReport, PruneReport
 
 __all__ = [
     "AttentionBlock", "Capabilities", "EmptyLayerError", "GQAPairingError", "HeadIndexError",
-    "InexactPruningError", "LayerIndexError", "LayerReport", "NothingRemovedWarning", "PruningWarning", "PruneReport", "PruneRequest", "Pruner",
-    "PruningError", "RequestError", "RopePairError", "UnknownLayoutError", "UnsupportedRopeError", "attention_blocks", "load",
+    "InexactPruningError", "LayerIndexError", "LayerReport", "NothingRemovedWarning", "ParametersReplacedWarning", "PruningWarning", "PruneReport", "PruneRequest", "Pruner",
+    "PruningError", "RequestError", "RopePairError", "SaveFormatError", "StockFormatWarning", "TiedWeightsError", "UnknownLayoutError", "UnsupportedLayerError",
+    "UnsupportedRopeError", "attention_blocks", "load",
     "make_plan", "prune", "reference", "save",
 ]

@@ -1,16 +1,21 @@
 """The public entry point: ``prune``."""
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Mapping
 
+import torch
 from torch import nn
 
-from . import importance, surgery
+from . import importance, stock_format, surgery
 from .blocks import AttentionBlock, attention_blocks
-from .errors import NothingRemovedWarning, RequestError, UnknownLayoutError, UnsupportedRopeError
+from .errors import NothingRemovedWarning, ParametersReplacedWarning, RequestError, StockFormatWarning, UnknownLayoutError, UnsupportedRopeError
 from .plan import MODES, Plan, check_gqa, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
+from .ownership import owns_config, take_private_config
 from .report import LayerReport, PruneReport, count_parameters
+from .weights_check import check_ties
+from .wrappers import unwrap
 
 RECORD_ATTR = "_headprune_record"
 
@@ -37,6 +42,7 @@ def prune(
     - The whole request is validated first: a :class:`headprune.PruningError` leaves the model
       bit-identical.
     """
+    model = unwrap(model)
     plan, blocks = make_plan(model, heads=heads, mode=mode, ratio=ratio, dims=dims, gqa=gqa,
                              allow_inexact=allow_inexact)
     report = apply_plan(model, plan, blocks)
@@ -59,6 +65,7 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
                            f"{'dims' if mode == 'heads' else 'heads'}=")
     if (explicit is None) == (ratio is None):
         raise RequestError("give exactly one of an explicit selection (heads=/dims=) or ratio=")
+    model = unwrap(model)
     gqa = check_gqa(gqa)  # also without ratio=: a typo must not pass unnoticed
     if ratio is not None:
         ratio = check_ratio(ratio)
@@ -74,6 +81,7 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
     plan = planner(blocks, explicit, allow_inexact=allow_inexact)
     if plan.rope_pairs is not None:
         _check_rotary(model, blocks)
+    check_ties(model, blocks, plan)
     return plan, blocks
 
 
@@ -109,28 +117,58 @@ def _check_rotary(model, blocks) -> None:
                 "frequencies from the config at run time, so sliced frequencies would not stay sliced")
 
 
-def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None = None) -> PruneReport:
-    """Carry out a validated plan (also used to replay a saved record)."""
+def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None = None, *,
+               replaying: bool = False) -> PruneReport:
+    """Carry out a validated plan (also used to replay a saved record, ``replaying=True``)."""
+    model = unwrap(model)
     blocks = blocks if blocks is not None else attention_blocks(model)
     before = [(b.num_heads, b.num_kv_heads, b.head_dim) for b in blocks]
     params_before = count_parameters(model)
+    old_params = {id(p): (name, p) for name, p in model.named_parameters()}
     if not all(lp.is_identity(b) for b, lp in zip(blocks, plan.layers)):
         _record(model, plan)  # an empty request touches nothing, not even the config
-        surgery.apply(model, blocks, plan)
+        if owns_config(model):
+            take_private_config(model)
+        # Ordinary tensors even when called under torch.inference_mode(): the model must stay trainable.
+        with torch.inference_mode(False):
+            surgery.apply(model, blocks, plan)
+    stock = None
+    record = getattr(model, RECORD_ATTR, None)
+    if record is not None:
+        stock = stock_format.mark(model, any(step.get("rope_pairs") is not None for step in record["steps"]))
+    if stock is not None and stock.config_rejected and not replaying:
+        warnings.warn(f"save_pretrained will fail for this pruned model ({stock.reason}); use headprune.save and "
+                      "headprune.load", StockFormatWarning, stacklevel=3)
+    now = {id(p) for p in model.parameters()}
+    replaced = tuple(name for i, (name, _) in old_params.items() if i not in now)
     layers = tuple(
         LayerReport(layer=b.layer, name=b.name, family=b.family.name,
                     heads_before=h, heads_after=b.num_heads, kv_heads_before=kv, kv_heads_after=b.num_kv_heads,
                     head_dim_before=d, head_dim_after=b.head_dim, kept_heads=lp.keep_heads,
                     kept_kv_heads=lp.keep_kv_heads, kept_dims=lp.keep_dims)
         for b, lp, (h, kv, d) in zip(blocks, plan.layers, before))
-    return PruneReport(plan.mode, layers, params_before, count_parameters(model))
+    if any(p.grad is not None for i, (_, p) in old_params.items() if i not in now):
+        warnings.warn(
+            f"{len(replaced)} parameters that hold gradients were replaced by smaller ones; an optimizer (or EMA, "
+            "LR scheduler state) created before pruning still holds the old tensors and would stop training them: "
+            "build it again from model.parameters() (report.replaced_parameters lists them)",
+            ParametersReplacedWarning, stacklevel=3)
+    return PruneReport(plan.mode, layers, params_before, count_parameters(model), replaced,
+                       None if stock is None else stock.reason)
+
+
+_STEP_ORDER = itertools.count()
 
 
 def _record(model: nn.Module, plan: Plan) -> None:
-    """Keep the original config and every plan, so a saved model can be rebuilt exactly."""
+    """Keep the original config and every plan, so a saved model can be rebuilt exactly.
+
+    The record lives on the model that owns the blocks (wrappers are seen through). Each step
+    carries a process-wide sequence number, so steps recorded on a submodule (a bare attention
+    module pruned on its own) can be replayed in the order they happened."""
     record = getattr(model, RECORD_ATTR, None)
     if record is None:
-        config = getattr(model, "config", None)
-        record = {"original_config": config.to_dict() if hasattr(config, "to_dict") else None, "steps": []}
+        config = model.config if owns_config(model) else None
+        record = {"original_config": config.to_dict() if config is not None else None, "steps": []}
         object.__setattr__(model, RECORD_ATTR, record)
-    record["steps"].append(plan.to_json())
+    record["steps"].append({**plan.to_json(), "order": next(_STEP_ORDER)})

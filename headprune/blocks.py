@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import UnknownLayoutError
-from .families import Family, PerHead, family_of
+from .errors import UnknownLayoutError, UnsupportedLayerError
+from .families import Family, PerHead, candidates, family_of
 from .families.spec import qkv_row_index
 
 
@@ -221,11 +221,17 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
     Raises :class:`UnknownLayoutError` when the model has none headprune understands,
     or when a known block's weights do not fit its description.
     """
+    from .weights_check import check_projections, unsupported_projection
+
     blocks: list[AttentionBlock] = []
     for name, module in model.named_modules():
         try:
             fam = family_of(module)
         except LookupError as exc:
+            # A quantized or adapter-wrapped projection also fails to fit: name that, not the release.
+            for candidate in candidates(module):
+                if (found := unsupported_projection(module, candidate)) is not None:
+                    raise UnsupportedLayerError(f"{found[0]} {found[1]}", layer=len(blocks), block=name) from None
             raise UnknownLayoutError(f"{name}: {exc}; describe this release's layout in headprune/families/") from None
         if fam is None:
             continue
@@ -233,6 +239,7 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
         if fam.stage_pattern and (m := re.search(fam.stage_pattern, "." + name + ".")):
             stage = int(m.group(1))
         block = AttentionBlock(layer=len(blocks), name=name, module=module, family=fam, stage=stage)
+        check_projections(block)
         block.check_layout()
         blocks.append(block)
     if not blocks:

@@ -61,5 +61,25 @@ class PruningWarning(UserWarning):
     """Something the caller should know about a prune that was carried out."""
 
 
+class ParametersReplacedWarning(PruningWarning):
+    """Parameters that held gradients were replaced: an optimizer built before pruning is stale."""
+
+
 class NothingRemovedWarning(PruningWarning):
     """A ratio that rounds to zero units in every layer."""
+
+
+class UnsupportedLayerError(PruningError):
+    rule = "projections are plain float linears (no quantization state or adapters)"
+
+
+class TiedWeightsError(PruningError):
+    rule = "tied weights stay tied: layers sharing weights keep the same heads and dims"
+
+
+class StockFormatWarning(PruningWarning):
+    """transformers' config validation refuses the pruned values: save_pretrained will fail."""
+
+
+class SaveFormatError(PruningError):
+    rule = "a complete, unmodified headprune save"

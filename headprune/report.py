@@ -32,6 +32,12 @@ class PruneReport:
     layers: tuple[LayerReport, ...]
     params_before: int
     params_after: int
+    # Parameters (names) replaced by smaller tensors: an optimizer built before pruning still
+    # holds the old ones, so rebuild it (and any scheduler/EMA state) from model.parameters().
+    replaced_parameters: tuple[str, ...] = ()
+    # Why transformers' save_pretrained/from_pretrained cannot rebuild the model exactly (None: it
+    # can). Then the saved config.json makes from_pretrained fail loudly, naming headprune.load.
+    stock_reload_problem: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -61,4 +67,10 @@ class PruneReport:
                          f"{lr.head_dim_before:>3}->{lr.head_dim_after:<4}  {lr.name}")
         if not self.changed:
             lines.append("nothing was removed")
+        if self.stock_reload_problem is not None:
+            lines.append(f"stock from_pretrained cannot rebuild it ({self.stock_reload_problem}): "
+                         "use headprune.save / headprune.load")
+        if self.replaced_parameters:
+            lines.append(f"{len(self.replaced_parameters)} parameters were replaced: rebuild any optimizer created "
+                         "before pruning (report.replaced_parameters)")
         return "\n".join(lines)

@@ -10,6 +10,7 @@ from .blocks import AttentionBlock, resolve, weight
 from .config_overlay import ConfigOverlay
 from .families import ConfigField
 from .families.spec import qkv_row_index
+from .ownership import owns_config
 from .plan import LayerPlan, Plan
 
 
@@ -177,9 +178,9 @@ def _sync_module(model: nn.Module, block: AttentionBlock, lp: LayerPlan) -> None
 
 
 def _sync_config(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
-    config = getattr(model, "config", None)
-    if config is None:
-        return
+    if not owns_config(model):
+        return  # a bare attention module refers to its model's config; it does not own it
+    config = model.config
     fields: dict[ConfigField, list] = {}
     for block, lp in zip(blocks, plan.layers):
         values = quantities(lp)

@@ -9,8 +9,9 @@ import torch
 
 import headprune
 import hp_support as S
-from headprune import RequestError
+from headprune import RequestError, SaveFormatError
 from headprune.api import RECORD_ATTR
+from headprune.persistence import _record_digest
 
 
 def _prune(model, name, mode):
@@ -60,7 +61,8 @@ def test_round_trip(name, mode, tmp_path):
     model = S.build(name, "sdpa")
     _prune(model, name, mode)
     headprune.save(model, tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"headprune.json", "model.safetensors"}
+    stock_config = {"config.json"} if S.case(name).source == "hf" else set()
+    assert {p.name for p in tmp_path.iterdir()} == {"headprune.json", "model.safetensors"} | stock_config
     assert_identical(name, model, _load(name, tmp_path))
 
 
@@ -157,7 +159,7 @@ def test_unknown_format_raises(tmp_path):
     record = json.loads((tmp_path / "headprune.json").read_text())
     record["format"] = 999
     (tmp_path / "headprune.json").write_text(json.dumps(record))
-    with pytest.raises(RequestError, match="format 999"):
+    with pytest.raises(SaveFormatError, match="format 999"):
         headprune.load(tmp_path)
 
 
@@ -168,6 +170,7 @@ def test_a_later_step_that_does_not_fit_leaves_the_model_untouched(tmp_path):
     headprune.save(model, tmp_path)
     record = json.loads((tmp_path / "headprune.json").read_text())
     record["steps"][1]["layers"][0]["keep_heads"] = [0, 1, 2, 3, 7]  # fits 8 heads, not the 4 left after step 1
+    record["record_sha256"] = _record_digest(record)  # a crafted file, not a corrupted one
     (tmp_path / "headprune.json").write_text(json.dumps(record))
     target = S.build("llama-gqa")
     snap = S.Snapshot(target)
