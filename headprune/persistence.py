@@ -156,7 +156,7 @@ def _shadow(model: nn.Module) -> nn.Module:
         meta = torch.empty_like(t, device="meta")
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
     for m in model.modules():  # non-persistent buffers and tensors kept as plain attributes
-        for key, value in vars(m).items():
+        for value in vars(m).values():
             if isinstance(value, torch.Tensor) and id(value) not in memo:
                 memo[id(value)] = torch.empty_like(value, device="meta")
     return copy.deepcopy(model, memo)
