@@ -326,6 +326,7 @@ class ConfigNotSynced(Mutant):
         names = {f.name.split(".")[0] for b in headprune.attention_blocks(model) for f in b.family.config_fields}
         saved = {n: copy.deepcopy(getattr(config, n)) for n in names if hasattr(config, n)}
         reference_prune(model, request)
+        config = model.config  # the reference gives the model its own copy of the config
         for n in names:
             if n in saved:
                 setattr(config, n, saved[n])
