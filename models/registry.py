@@ -16,19 +16,26 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from . import hf, timm_models
+from . import hf, hf_decoders, timm_models
 
 # Family names and feature tags a case may carry, by zoo section (kept apart so that
 # sections grow independently).
 _CORE_FAMILIES = {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2", "qwen3",
                   "timm-vit", "timm-deit", "timm-swin"}
-_DECODER_FAMILIES: set[str] = set()
+_DECODER_FAMILIES = {"gpt2", "gpt-neox", "opt", "falcon", "mistral", "mixtral", "gemma", "gemma2", "gemma3",
+                     "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
 _OTHER_FAMILIES: set[str] = set()
 FAMILIES = frozenset(_CORE_FAMILIES | _DECODER_FAMILIES | _OTHER_FAMILIES)
 
 _CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
               "rel_pos_bias", "qkv_bias", "distilled"}
-_DECODER_TAGS: set[str] = set()
+# conv1d: transformers Conv1D projections (weight [in, out]); qkv_per_head / qkv_grouped: fused
+# rows [q_h | k_h | v_h] per head / [q.. | k | v] per kv group; rope_interleaved: pairs (2i, 2i+1);
+# per_head_norm: q/k norms with one weight per head (re-indexed with the heads); softcap: attention
+# logit soft-capping; sliding_window: some layers attend within a window shorter than the inputs;
+# moe: mixture-of-experts MLPs.
+_DECODER_TAGS = {"conv1d", "qkv_per_head", "qkv_grouped", "rope_interleaved", "per_head_norm", "softcap",
+                 "sliding_window", "moe"}
 _OTHER_TAGS: set[str] = set()
 TAGS = frozenset(_CORE_TAGS | _DECODER_TAGS | _OTHER_TAGS)
 BACKENDS = ("eager", "sdpa")
@@ -60,6 +67,14 @@ class Case:
     tags: frozenset[str]
     builder: Callable[[], torch.nn.Module] = field(repr=False)
     inputs: InputSpec = field(default=InputSpec(), repr=False)
+    rotary_dim: Optional[int] = None   # rotated dims per head when only part rotates (partial rotary)
+
+    @property
+    def rotary(self) -> Optional[int]:
+        """Rotated dims per head for RoPE cases (the whole head unless partial), else None."""
+        if "rope" not in self.tags:
+            return None
+        return self.rotary_dim or self.head_dim
 
     def __post_init__(self):
         if self.source not in ("hf", "timm"):
@@ -72,6 +87,8 @@ class Case:
             raise ValueError(f"{self.name}: unknown tags {sorted(self.tags - TAGS)}")
         if not (len(self.num_heads) == len(self.num_kv_heads) == self.num_layers):
             raise ValueError(f"{self.name}: per-block head tuples must have num_layers entries")
+        if (self.rotary_dim is not None) != ("partial_rotary" in self.tags):
+            raise ValueError(f"{self.name}: rotary_dim is given exactly for partial_rotary cases")
 
     def make_inputs(self, batch: int = 2, seq_len: int = 7, pad: int = 2,
                     seed: int = 0) -> dict[str, torch.Tensor]:
@@ -125,9 +142,9 @@ def _vision(name, family, source, builder, num_heads, head_dim, tags, inputs):
                 head_dim, False, frozenset(tags), builder, inputs)
 
 
-def _lm(name, family, builder, heads, kv, head_dim, tags):
+def _lm(name, family, builder, heads, kv, head_dim, tags, rotary_dim=None):
     return Case(name, family, "hf", "text", 2, _u(heads), _u(kv), head_dim, True,
-                frozenset(tags), builder, _LM)
+                frozenset(tags), builder, _LM, rotary_dim)
 
 
 _CASES: tuple[Case, ...] = (
@@ -142,7 +159,7 @@ _CASES: tuple[Case, ...] = (
     _lm("llama", "llama", hf.build_llama, 4, 4, 8, {"rope"}),
     _lm("llama-gqa", "llama", hf.build_llama_gqa, 8, 2, 8, {"gqa", "rope"}),
     _lm("llama-mqa", "llama", hf.build_llama_mqa, 8, 1, 8, {"gqa", "mqa", "rope"}),
-    _lm("phi", "phi", hf.build_phi, 4, 4, 16, {"rope", "partial_rotary", "qkv_bias"}),
+    _lm("phi", "phi", hf.build_phi, 4, 4, 16, {"rope", "partial_rotary", "qkv_bias"}, rotary_dim=8),
     _lm("phi3", "phi3", hf.build_phi3, 4, 4, 8, {"fused_qkv", "rope"}),
     _lm("phi3-gqa", "phi3", hf.build_phi3_gqa, 8, 2, 8, {"fused_qkv", "gqa", "rope"}),
     _lm("qwen2", "qwen2", hf.build_qwen2, 8, 2, 8, {"gqa", "rope", "qkv_bias"}),
@@ -157,7 +174,29 @@ _CASES: tuple[Case, ...] = (
 )
 
 # -- decoders beyond the core (Mistral, Gemma, GPT-2, ...) ----------------------------------
-_DECODER_CASES: tuple[Case, ...] = ()
+_D = hf_decoders
+_DECODER_CASES: tuple[Case, ...] = (
+    _lm("gpt2", "gpt2", _D.build_gpt2, 4, 4, 8, {"conv1d", "fused_qkv", "qkv_bias"}),
+    _lm("gpt-neox", "gpt-neox", _D.build_gpt_neox, 4, 4, 16,
+        {"fused_qkv", "qkv_per_head", "qkv_bias", "rope", "partial_rotary"}, rotary_dim=4),
+    _lm("opt", "opt", _D.build_opt, 4, 4, 8, {"qkv_bias"}),
+    _lm("falcon", "falcon", _D.build_falcon, 8, 2, 8, {"fused_qkv", "qkv_grouped", "qkv_bias", "gqa", "rope"}),
+    _lm("falcon-mqa", "falcon", _D.build_falcon_mqa, 4, 1, 8, {"fused_qkv", "qkv_bias", "gqa", "mqa", "rope"}),
+    _lm("falcon-mha", "falcon", _D.build_falcon_mha, 4, 4, 8, {"fused_qkv", "qkv_per_head", "qkv_bias", "rope"}),
+    _lm("mistral", "mistral", _D.build_mistral, 8, 2, 8, {"gqa", "rope", "sliding_window"}),
+    _lm("mixtral", "mixtral", _D.build_mixtral, 4, 2, 8, {"gqa", "rope", "moe"}),
+    _lm("gemma", "gemma", _D.build_gemma, 4, 1, 16, {"gqa", "mqa", "rope", "qkv_bias"}),
+    _lm("gemma2", "gemma2", _D.build_gemma2, 4, 2, 16, {"gqa", "rope", "softcap", "sliding_window"}),
+    _lm("gemma3", "gemma3", _D.build_gemma3, 4, 2, 8, {"gqa", "rope", "qk_norm", "sliding_window"}),
+    _lm("qwen2-moe", "qwen2-moe", _D.build_qwen2_moe, 4, 2, 8, {"gqa", "rope", "qkv_bias", "moe"}),
+    _lm("qwen3-moe", "qwen3-moe", _D.build_qwen3_moe, 4, 2, 8, {"gqa", "rope", "qk_norm", "moe"}),
+    _lm("cohere", "cohere", _D.build_cohere, 4, 4, 8, {"rope", "rope_interleaved"}),
+    _lm("cohere-qknorm", "cohere", _D.build_cohere_qknorm, 8, 2, 8,
+        {"gqa", "rope", "rope_interleaved", "qk_norm", "per_head_norm"}),
+    _lm("stablelm", "stablelm", _D.build_stablelm, 4, 4, 16, {"rope", "partial_rotary", "qkv_bias"}, rotary_dim=4),
+    _lm("stablelm-qknorm", "stablelm", _D.build_stablelm_qknorm, 8, 2, 8,
+        {"gqa", "rope", "partial_rotary", "qk_norm", "per_head_norm"}, rotary_dim=4),
+)
 
 # -- encoders, vision, multimodal, sequence-to-sequence, more timm -------------------------
 _OTHER_CASES: tuple[Case, ...] = ()
@@ -280,7 +319,13 @@ def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
         raise ValueError(f"unknown attention backend {backend!r}; use one of {BACKENDS}")
     config = getattr(model, "config", None)
     if config is not None and hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation(backend)
+        if type(model)._can_set_attn_implementation():
+            model.set_attn_implementation(backend)
+        else:
+            # Legacy attention code (Falcon) has no per-backend classes and reads
+            # config._attn_implementation on every forward: setting it is what building the
+            # model with that backend does (verified: identical logits).
+            config._attn_implementation = backend
         if config._attn_implementation != backend:
             raise RuntimeError(
                 f"{type(model).__name__}: set_attn_implementation({backend!r}) left "

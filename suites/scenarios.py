@@ -75,11 +75,16 @@ def explicit_heads(case: Case) -> dict[int, tuple[int, ...]]:
     return out
 
 
+def rope_pair(case: Case, p: int) -> tuple[int, int]:
+    """The two dims RoPE frequency ``p`` rotates: (p, p + r/2) (rotate_half) or (2p, 2p + 1) (interleaved)."""
+    return (2 * p, 2 * p + 1) if "rope_interleaved" in case.tags else (p, p + case.rotary // 2)
+
+
 def explicit_dims(case: Case) -> dict[int, tuple[int, ...]]:
     d = case.head_dim
     if "rope" in case.tags:
-        r = d // 2 if "partial_rotary" in case.tags else d
-        pair = (1, 1 + r // 2)
+        r = case.rotary
+        pair = rope_pair(case, 1)
         out = {}
         for layer in range(case.num_layers):
             free = tuple(range(r, d))
@@ -119,12 +124,11 @@ def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
     else:
         out.append(("every dim of a head", PruneRequest(mode="head_dims", dims={0: tuple(range(d))})))
         out.append(("dim index out of range", PruneRequest(mode="head_dims", dims={0: (d,)})))
+        legal = rope_pair(case, 1) if "rope" in case.tags else (1, 1 + d // 2)
         if "rope" in case.tags:
-            r = d // 2 if "partial_rotary" in case.tags else d
             out.append(("RoPE dim without its pair", PruneRequest(mode="head_dims", dims={i: (1,) for i in range(n)})))
-            out.append(("RoPE pairs differ across layers",
-                        PruneRequest(mode="head_dims", dims={0: (1, 1 + r // 2)})))
+            out.append(("RoPE pairs differ across layers", PruneRequest(mode="head_dims", dims={0: legal})))
         if inexact_by_design(case, mode):
             out.append(("inexact without allow_inexact",
-                        PruneRequest(mode="head_dims", dims={i: (1, 1 + d // 2) for i in range(n)})))
+                        PruneRequest(mode="head_dims", dims={i: legal for i in range(n)})))
     return out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import hf, hf_decoders, hf_other, timm
-from .spec import Attr, ConfigField, Family, PerHead, Rope
+from .spec import Attr, ConfigField, Family, PerHead, Requires, Rope
 
 FAMILIES: tuple[Family, ...] = hf.FAMILIES + hf_decoders.FAMILIES + hf_other.FAMILIES + timm.FAMILIES
 
@@ -32,6 +32,8 @@ def fits(family: Family, module) -> bool:
     """Every projection, head-width attribute and mirrored attribute the description names exists."""
     from ..blocks import is_projection, resolve
 
+    if _unmet(family, module):
+        return False
     for path in (family.q, family.k, family.v, family.qkv, family.o):
         if path is not None and not is_projection(resolve(module, path), family.transposed):
             return False
@@ -39,6 +41,19 @@ def fits(family: Family, module) -> bool:
     if family.rope is not None and family.rope.rotary_dim_attr:
         paths.append(family.rope.rotary_dim_attr)
     return all(resolve(module, p) is not None for p in paths)
+
+
+def _unmet(family: Family, module) -> list[str]:
+    """The ``requires`` conditions of ``family`` that ``module`` does not meet, described."""
+    from .spec import _get
+
+    out = []
+    for req in family.requires:
+        got = _get(module, req.path)
+        if got != req.value:
+            out.append(f"{family.name} needs {req.path} == {req.value!r}, found {got!r}"
+                       + (f" ({req.why})" if req.why else ""))
+    return out
 
 
 def family_of(module) -> Family | None:
@@ -51,8 +66,9 @@ def family_of(module) -> Family | None:
         if fits(fam, module):
             return fam
     if fams:
+        unmet = [u for fam in fams for u in _unmet(fam, module)]
         raise LookupError(f"{qualified_name(type(module))} is described ({', '.join(f.name for f in fams)}) but "
-                          "none of those layouts fits this module")
+                          "none of those layouts fits this module" + (": " + "; ".join(unmet) if unmet else ""))
     return None
 
 
@@ -63,4 +79,4 @@ def by_name(name: str) -> Family:
     raise KeyError(f"unknown family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
-__all__ = ["Attr", "ConfigField", "Family", "PerHead", "Rope", "FAMILIES", "family_of", "by_name", "qualified_name"]
+__all__ = ["Attr", "ConfigField", "Family", "PerHead", "Requires", "Rope", "FAMILIES", "family_of", "by_name", "qualified_name"]

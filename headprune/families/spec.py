@@ -106,6 +106,17 @@ class Rope:
         return (2 * p, 2 * p + 1) if self.interleaved else (p, p + rotary_dim // 2)
 
 
+@dataclass(frozen=True)
+class Requires:
+    """A condition for a description to apply: the module attribute at ``path`` (dotted, may pass
+    through ``config``) equals ``value``. ``why`` is shown when a described class meets none of
+    its descriptions' conditions, so a refused variant says what makes it different."""
+
+    path: str
+    value: object
+    why: str = ""
+
+
 # Row orders of a fused q/k/v projection (H query heads, KV kv heads, width d each):
 #   "blocked"   [q H*d | k KV*d | v KV*d]             Phi-3, timm, GPT-2 (columns), Falcon multi-query
 #   "per_head"  [h][q d | k d | v d] for every head    GPT-NeoX, Falcon (old, not multi-query); KV = H
@@ -163,6 +174,7 @@ class Family:
     config_fields: tuple[ConfigField, ...] = ()
     private_config: tuple[ConfigField, ...] = ()  # fields read from the module's own `config`
     rope: Rope | None = None
+    requires: tuple[Requires, ...] = ()  # conditions on the module for this layout (Falcon's variants)
     stage_pattern: str | None = None  # regex with one group: the stage index in the module name
     notes: str = ""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from models import Case
+from suites.scenarios import rope_pair
 
 
 @st.composite
@@ -34,9 +35,9 @@ def dim_removals(draw, case: Case):
     if "rope" not in case.tags:
         return {layer: tuple(sorted(draw(st.sets(st.integers(0, d - 1), max_size=d - 1))))
                 for layer in range(case.num_layers)}
-    r = d // 2 if "partial_rotary" in case.tags else d
+    r = case.rotary
     pairs = draw(st.sets(st.integers(0, r // 2 - 1), max_size=r // 2 - 1))
-    rotated = {i for p in pairs for i in (p, p + r // 2)}
+    rotated = {i for p in pairs for i in rope_pair(case, p)}
     free = st.sets(st.integers(r, d - 1)) if d > r else st.just(frozenset())
     return {layer: tuple(sorted(rotated | draw(free))) for layer in range(case.num_layers)}
 
