@@ -32,7 +32,7 @@ def build_gpt_neox() -> torch.nn.Module:
     cfg = tf.GPTNeoXConfig(
         hidden_size=64, intermediate_size=64, num_attention_heads=4,
         rope_parameters=dict(ROPE, partial_rotary_factor=0.25),  # rotary 4 of head_dim 16
-        attention_bias=True, hidden_dropout=0.0, **_CAUSAL_COMMON,
+        attention_bias=True, hidden_dropout=0.0, classifier_dropout=0.0, **_CAUSAL_COMMON,
     )
     return tf.GPTNeoXForCausalLM(cfg)
 
@@ -135,12 +135,22 @@ def build_qwen3_moe() -> torch.nn.Module:
     return tf.Qwen3MoeForCausalLM(cfg)
 
 
+def _distinct_head_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Per-head q/k norm weights start as ones, all heads alike, so a norm handed to the wrong head
+    would not show: draw them around 1 (the zoo's redraw only touches linears and all-zero tensors)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if any(part in name for part in ("q_norm.", "k_norm.", "q_layernorm.", "k_layernorm.")):
+                p.normal_(1.0, 0.5)
+    return model
+
+
 def _cohere(hidden: int, heads: int, kv_heads: int, qk_norm: bool) -> torch.nn.Module:
     cfg = tf.CohereConfig(
         hidden_size=hidden, intermediate_size=64, num_attention_heads=heads, num_key_value_heads=kv_heads,
         use_qk_norm=qk_norm, rope_parameters=dict(ROPE), **_CAUSAL_COMMON,
     )
-    return tf.CohereForCausalLM(cfg)
+    return _distinct_head_norms(tf.CohereForCausalLM(cfg))
 
 
 def build_cohere() -> torch.nn.Module:
@@ -160,7 +170,7 @@ def _stablelm(hidden: int, heads: int, kv_heads: int, factor: float, *, qk_layer
         rope_parameters=dict(ROPE, partial_rotary_factor=factor), qk_layernorm=qk_layernorm,
         use_qkv_bias=qkv_bias, hidden_dropout=0.0, **_CAUSAL_COMMON,
     )
-    return tf.StableLmForCausalLM(cfg)
+    return _distinct_head_norms(tf.StableLmForCausalLM(cfg))
 
 
 def build_stablelm() -> torch.nn.Module:

@@ -8,6 +8,8 @@ docs/attention-map.md section 1).
 from __future__ import annotations
 
 
+import sys
+
 import pytest
 import torch
 
@@ -23,8 +25,14 @@ SWIN = [c.name for c in models.cases() if c.family in ("swin", "timm-swin")]
 EXPECTED_NAMES = sorted([
     "vit", "deit", "swin", "bert", "llama", "llama-gqa", "llama-mqa", "phi", "phi3",
     "phi3-gqa", "qwen2", "qwen3", "timm-vit", "timm-deit", "timm-swin",
+    # decoders beyond the core
+    "gpt2", "gpt-neox", "opt", "falcon", "falcon-mqa", "falcon-mha", "mistral", "mixtral", "gemma",
+    "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "cohere-qknorm", "stablelm", "stablelm-qknorm",
 ])
-CAUSAL_FAMILIES = {"llama", "phi", "phi3", "qwen2", "qwen3"}
+CAUSAL_FAMILIES = {"llama", "phi", "phi3", "qwen2", "qwen3", "gpt2", "gpt-neox", "opt", "falcon", "mistral",
+                   "mixtral", "gemma", "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
+LLAMA_LIKE = {"llama", "qwen2", "qwen3", "phi", "mistral", "mixtral", "gemma", "gemma2", "gemma3", "qwen2-moe",
+              "qwen3-moe", "cohere", "stablelm"}
 
 
 # ----------------------------------------------------------------- helpers
@@ -57,7 +65,7 @@ def _block_info(case, model):
             out.append(dict(q=_rows(s.query), k=_rows(s.key), v=_rows(s.value),
                             o=layer.attention.output.dense.in_features, bias=s.query.bias is not None,
                             heads_attr=s.num_attention_heads, d_attr=s.attention_head_size, fused=False))
-    elif fam in ("llama", "qwen2", "qwen3", "phi"):
+    elif fam in LLAMA_LIKE:
         for layer in model.model.layers:
             a = layer.self_attn
             o = a.dense if fam == "phi" else a.o_proj
@@ -74,6 +82,25 @@ def _block_info(case, model):
                             bias=a.qkv_proj.bias is not None, d_attr=a.head_dim,
                             groups_attr=a.num_key_value_groups, kv_attr=a.num_key_value_heads,
                             heads_attr=a.config.num_attention_heads, fused=True))
+    elif fam == "gpt2":  # Conv1D: weight [in, out]
+        for blk in model.transformer.h:
+            a = blk.attn
+            assert type(a.c_attn).__name__ == "Conv1D" and a.c_attn.weight.shape[1] % 3 == 0
+            third = a.c_attn.weight.shape[1] // 3
+            out.append(dict(q=third, k=third, v=third, o=a.c_proj.weight.shape[0], bias=a.c_attn.bias is not None,
+                            heads_attr=a.num_heads, d_attr=a.head_dim, fused=True))
+    elif fam in ("gpt-neox", "falcon"):
+        for layer in (model.gpt_neox.layers if fam == "gpt-neox" else model.transformer.h):
+            a = layer.attention if fam == "gpt-neox" else layer.self_attention
+            hq = a.dense.in_features
+            kv_rows = (_rows(a.query_key_value) - hq) // 2
+            out.append(dict(q=hq, k=kv_rows, v=kv_rows, o=hq, bias=a.query_key_value.bias is not None,
+                            d_attr=a.head_size if fam == "gpt-neox" else a.head_dim, fused=True))
+    elif fam == "opt":
+        for layer in model.model.decoder.layers:
+            a = layer.self_attn
+            out.append(dict(q=_rows(a.q_proj), k=_rows(a.k_proj), v=_rows(a.v_proj), o=a.out_proj.in_features,
+                            bias=a.q_proj.bias is not None, heads_attr=a.num_heads, d_attr=a.head_dim, fused=False))
     elif fam in ("timm-vit", "timm-deit"):
         for blk in model.blocks:
             a = blk.attn
@@ -95,6 +122,16 @@ def _block_info(case, model):
     else:  # pragma: no cover
         raise AssertionError(f"no block reader for family {fam}")
     return out
+
+
+def _has_sdpa(case) -> bool:
+    """Whether the case runs on sdpa; the one that cannot (Gemma2, no sdpa path in 5.24) must refuse it."""
+    if "sdpa" in models.available_backends(case):
+        return True
+    assert case.family == "gemma2", f"{case.name} lost its sdpa backend"
+    with pytest.raises(ValueError, match="scaled_dot_product_attention"):
+        models.build(case, "sdpa")
+    return False
 
 
 def _forward(case, model, inputs):
@@ -198,6 +235,9 @@ def test_prototype_is_seeded_and_rng_untouched(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_backend_switch(name):
     c = models.get_case(name)
+    if not _has_sdpa(c):
+        assert models.build(c).config._attn_implementation == "eager"
+        return
     for backend in ("sdpa", "eager", "sdpa"):
         m = models.build(c, attn_implementation=backend)
         if c.source == "hf":
@@ -246,7 +286,9 @@ def test_metadata_matches_weights(name):
     if c.source == "hf" and c.modality == "text":
         if c.generative:
             assert m.config.num_attention_heads == c.num_heads[0]
-            assert m.config.num_key_value_heads == c.num_kv_heads[0]
+            kv_field = next((f for f in ("num_key_value_heads", "num_kv_heads") if hasattr(m.config, f)), None)
+            if kv_field is not None and not getattr(m.config, "multi_query", False):  # Falcon MQA: 1 kv head
+                assert getattr(m.config, kv_field) == c.num_kv_heads[0]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -267,19 +309,42 @@ def test_tags_match_model(name):
         distilled = getattr(m, "dist_token", None) is not None and hasattr(m, "head_dist")
     assert ("distilled" in t) == distilled
     # rope / partial rotary / qk norm
-    has_rope = c.source == "hf" and hasattr(getattr(m, "model", None), "rotary_emb")
+    rotary = [mod for n, mod in m.named_modules() if n.endswith("rotary_emb")]
+    has_rope = c.source == "hf" and bool(rotary)
     assert ("rope" in t) == has_rope
     if has_rope:
         rp = m.config.rope_parameters
-        assert rp["rope_type"] == "default" and rp["rope_theta"] == 10000.0
-        factor = rp.get("partial_rotary_factor", 1.0)
+        per_type = "rope_type" not in rp  # Gemma3: one table per layer type
+        for params in (rp.values() if per_type else [rp]):
+            assert params["rope_type"] == "default" and params["rope_theta"] in (10000.0, 1e6)
+        factor = 1.0 if per_type else rp.get("partial_rotary_factor", 1.0)
         assert ("partial_rotary" in t) == (factor < 1.0)
-        inv_freq = m.model.rotary_emb.inv_freq
-        assert inv_freq.numel() * 2 == int(c.head_dim * factor)
+        assert c.rotary == int(c.head_dim * factor)
+        tables = [buf for mod in rotary for n, buf in mod.named_buffers() if n.endswith("inv_freq")]
+        assert tables and all(buf.numel() * 2 == c.rotary for buf in tables)
         if c.family == "phi":
             assert m.model.layers[0].self_attn.rotary_ndims == c.head_dim // 2
+        # the modeling file's rotate_half tells the pairing: (i, i + r/2) or interleaved (2i, 2i + 1)
+        rotate_half = sys.modules[type(m).__module__].rotate_half
+        interleaved = torch.equal(rotate_half(torch.arange(4.0)), torch.tensor([-1.0, 0.0, -3.0, 2.0]))
+        assert ("rope_interleaved" in t) == interleaved
     else:
-        assert "partial_rotary" not in t
+        assert "partial_rotary" not in t and "rope_interleaved" not in t
+    cfg = getattr(m, "config", None)
+    assert ("conv1d" in t) == any(type(mod).__name__ == "Conv1D" for mod in m.modules())
+    new_arch, multi_query = getattr(cfg, "new_decoder_architecture", False), getattr(cfg, "multi_query", False)
+    assert ("qkv_grouped" in t) == (c.family == "falcon" and new_arch)
+    assert ("qkv_per_head" in t) == (c.family == "gpt-neox" or (c.family == "falcon" and not new_arch
+                                                                 and not multi_query))
+    assert ("softcap" in t) == bool(getattr(cfg, "attn_logit_softcapping", None))
+    window = getattr(cfg, "sliding_window", None) if getattr(cfg, "use_sliding_window", True) else None
+    assert ("sliding_window" in t) == bool(window)
+    if window:
+        assert window < 7, "the window must be shorter than the test inputs to matter"
+    assert ("moe" in t) == any("experts" in n for n, _ in m.named_modules())
+    per_head_norm = any(getattr(getattr(mod, "q_norm", None), "weight", torch.empty(0)).dim() == 2
+                        or hasattr(getattr(mod, "q_layernorm", None), "norms") for mod in m.modules())
+    assert ("per_head_norm" in t) == per_head_norm
     qk_norm = False
     for mod in m.modules():
         for attr in ("q_norm", "k_norm", "q_layernorm", "k_layernorm"):
@@ -306,7 +371,6 @@ def test_config_is_tiny_and_matches_inputs(name):
             assert cfg.max_position_embeddings == 64
             assert cfg.num_hidden_layers == c.num_layers
             if c.generative:
-                assert getattr(cfg, "sliding_window", None) is None
                 assert 0 <= cfg.bos_token_id < cfg.vocab_size and 0 <= cfg.eos_token_id < cfg.vocab_size
         else:
             assert cfg.image_size == c.inputs.image_size
@@ -393,6 +457,8 @@ def test_make_inputs_rejects_all_padding():
 def test_eager_matches_sdpa(name, pad):
     c = models.get_case(name)
     x = c.make_inputs(pad=pad)
+    if not _has_sdpa(c):
+        return
     eager = _forward(c, models.build(c, "eager"), x)
     sdpa = _forward(c, models.build(c, "sdpa"), x)
     assert eager.shape == sdpa.shape and eager.shape[0] == 2
@@ -413,9 +479,11 @@ def test_padding_does_not_change_real_tokens(name):
     c = models.get_case(name)
     pad = 2
     x = c.make_inputs(batch=2, seq_len=7, pad=pad)
+    if c.generative:  # as generate() does; GPT-2's learned absolute positions need it under left padding
+        x["position_ids"] = (x["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     real = x["attention_mask"][-1].bool()
     single = {k: v[-1:, real] for k, v in x.items()}
-    for backend in ("eager", "sdpa"):
+    for backend in models.available_backends(c):
         m = models.build(c, backend)
         full = _forward(c, m, x)[-1:]
         alone = _forward(c, m, single)
@@ -428,6 +496,8 @@ def test_padding_does_not_change_real_tokens(name):
 @pytest.mark.parametrize("backend", ["eager", "sdpa"])
 def test_generate_left_padded(name, backend):
     c = models.get_case(name)
+    if backend == "sdpa" and not _has_sdpa(c):
+        return
     m = models.build(c, backend)
     x = c.make_inputs(batch=2, seq_len=7, pad=2)
     with torch.no_grad():

@@ -270,10 +270,12 @@ class OColsByPosition(Mutant):
     name = "o_cols_by_position"
     trap = "o_proj.weight[:, :new_width] instead of o_proj.weight[:, kept head columns]"
     caught_by = frozenset({EXACT, "check_request_honoured", "check_gqa_pairing"})
-    where = (("vit", "heads"), ("llama-gqa", "heads"), ("timm-vit", "heads"))
+    where = (("vit", "heads"), ("llama-gqa", "heads"), ("timm-vit", "heads"), ("gpt2", "heads"))
 
     def prune(self, model, request):
-        _positional(model, request, lambda b: [(b.family.o + ".weight", 1, b.o.weight)])
+        # the o input axis: columns of an nn.Linear weight, rows of a Conv1D's [in, out] weight (GPT-2)
+        _positional(model, request, lambda b: [(b.family.o + ".weight", 0 if b.family.transposed else 1,
+                                                 b.o.weight)])
 
 
 class SwinTableByPosition(Mutant):
@@ -517,6 +519,83 @@ class PartialSurgery(Mutant):
 
 
 # -- registry ---------------------------------------------------------------------------------
+
+# -- decoder layouts (attention-map §10) -----------------------------------------------------
+
+class HalfSplitRopePairs(Mutant):
+    """The mirror of ``adjacent_rope_pairs``: on a model whose RoPE is interleaved (Cohere: dims
+    (2p, 2p+1) share frequency p) it removes frequency p as dims (p, p + r/2), the rotate_half
+    pairing. Registering Cohere as a Llama does exactly this, and nothing raises (issue 9)."""
+
+    name = "half_split_rope_pairs"
+    trap = "removes frequency p as dims (p, p+r/2) in an interleaved-RoPE model, whose pairs are (2p, 2p+1)"
+    caught_by = frozenset({EXACT, "check_request_honoured"})
+    where = (("cohere", "head_dims"),)
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        layers = []
+        for block, lp in zip(blocks, plan.layers):
+            r = block.rotary_dim
+            removed = set(range(block.head_dim)) - set(lp.keep_dims)
+            freqs = {i // 2 for i in removed if i < r}
+            removed = {i for i in removed if i >= r} | {p + k * (r // 2) for p in freqs for k in (0, 1)}
+            layers.append(dataclasses.replace(lp, keep_dims=tuple(i for i in range(block.head_dim) if i not in removed)))
+        apply_plan(model, dataclasses.replace(plan, layers=tuple(layers)), blocks)
+
+
+class FusedRowsAsBlocks(Mutant):
+    """Slices a fused q/k/v projection as if its rows were [q | k | v] blocks, on layouts that
+    interleave them per head (GPT-NeoX, old Falcon: [q_h | k_h | v_h]) or per kv group (Falcon's new
+    architecture: [q.. | k | v]). Shapes agree, so the model runs on mixed-up q, k and v rows."""
+
+    name = "fused_rows_as_blocks"
+    trap = "keeps fused q/k/v rows as if laid out [q H*d | k KV*d | v KV*d] when the model interleaves them"
+    caught_by = frozenset({EXACT})
+    where = (("gpt-neox", "heads"), ("falcon", "heads"), ("falcon-mha", "heads-ratio"))
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        blocked = [dataclasses.replace(b, family=dataclasses.replace(b.family, qkv_layout="blocked"))
+                   for b in blocks]
+        apply_plan(model, plan, blocked)
+
+
+class StaleOptNumHeads(Mutant):
+    """OPT views q/k/v as (bsz, -1, num_heads, d), where -1 is the sequence axis. A stale
+    ``num_heads`` re-cuts the sequence into S*H'/H tokens: unpadded sdpa runs without an error."""
+
+    name = "stale_opt_num_heads"
+    trap = "leaves OPTAttention.num_heads at its old value after removing heads"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("opt", "heads"), ("opt", "heads-ratio"))
+
+    def prune(self, model, request):
+        prune_leaving_stale(model, request, "num_heads")
+
+
+class PerHeadNormsByPosition(Mutant):
+    """Per-head q/k norms kept by position (the first H' of them) instead of the kept heads':
+    StableLM's ModuleList of LayerNorms is zipped with the heads, which silently truncates, and
+    Cohere's [H, d] norm weight takes its first rows."""
+
+    name = "per_head_norms_by_position"
+    trap = "q_layernorm.norms[:H'] / q_norm.weight[:H'] instead of the kept heads' norms"
+    caught_by = frozenset({EXACT})
+    where = (("stablelm-qknorm", "heads"), ("cohere-qknorm", "heads"))
+
+    def prune(self, model, request):
+        originals = {b.name: {spec.path: copy.deepcopy(extra) for spec, extra in b.per_head_params()}
+                     for b in headprune.attention_blocks(model)}
+        for block in pruned_blocks(model, request):
+            for spec, now in block.per_head_params():
+                orig = originals[block.name][spec.path]
+                owner, leaf = _owner(block.module, spec.path)
+                if isinstance(now, nn.ModuleList):
+                    setattr(owner, leaf, nn.ModuleList(list(orig)[:len(now)]))
+                else:
+                    _set(owner, leaf, orig.narrow(spec.axis % orig.dim(), 0, now.shape[spec.axis]), now)
+
 
 _CLASSES = [cls for cls in list(globals().values())
             if isinstance(cls, type) and issubclass(cls, Mutant) and cls is not Mutant]
