@@ -1,6 +1,7 @@
 """The public entry point: ``prune``."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 from collections.abc import Mapping
@@ -11,7 +12,17 @@ from torch import nn
 from . import importance, stock_format, surgery
 from .blocks import AttentionBlock, attention_blocks
 from .errors import NothingRemovedWarning, ParametersReplacedWarning, RequestError, StockFormatWarning, UnknownLayoutError, UnsupportedRopeError
-from .plan import MODES, Plan, check_gqa, check_ratio, plan_head_dims, plan_heads, select_head_dims, select_heads
+from .plan import (
+    MODES,
+    Plan,
+    check_gqa,
+    check_multiple_of,
+    check_ratio,
+    plan_head_dims,
+    plan_heads,
+    select_head_dims,
+    select_heads,
+)
 from .ownership import owns_config, take_private_config
 from .report import LayerReport, PruneReport, count_parameters
 from .weights_check import check_ties
@@ -29,6 +40,7 @@ def prune(
     dims=None,
     gqa: str = "equal",
     allow_inexact: bool = False,
+    multiple_of: int | None = None,
 ) -> PruneReport:
     """Prune attention heads (``mode="heads"``) or head widths (``mode="head_dims"``) in place.
 
@@ -38,24 +50,40 @@ def prune(
       choose by L2 weight magnitude (``gqa="equal"`` removes the same number of query heads per
       kv group, ``gqa="groups"`` removes whole kv groups). A ratio applies per layer, rounds half
       up and never takes a layer's last head (kv group, dim or RoPE pair).
+    - ``multiple_of`` (ratio requests; default 8): kept head widths are rounded to multiples of
+      it, so the pruned model stays on the fast kernels' alignment (head_dim 64 -> 36 is slower
+      than dense on GPUs). Each rounding is listed in ``report.notes``; ``multiple_of=1`` gives
+      the exact ratio semantics. Explicit requests are carried out exactly as spelled.
     - Every attribute, private config copy and (when all layers agree) config field is synced.
     - The whole request is validated first: a :class:`headprune.PruningError` leaves the model
       bit-identical.
     """
     model = unwrap(model)
+    notes: list[str] = []
     plan, blocks = make_plan(model, heads=heads, mode=mode, ratio=ratio, dims=dims, gqa=gqa,
-                             allow_inexact=allow_inexact)
+                             allow_inexact=allow_inexact, multiple_of=multiple_of, notes=notes)
     report = apply_plan(model, plan, blocks)
+    aligned = (DEFAULT_MULTIPLE_OF if multiple_of is None else multiple_of) if ratio is not None else 1
+    report = dataclasses.replace(report, multiple_of=aligned, notes=tuple(notes))
     if ratio is not None and check_ratio(ratio) > 0 and not report.changed:
-        warnings.warn(f"ratio={ratio} removes nothing: it rounds to 0 {'heads' if mode == 'heads' else 'dims'} "
-                      "in every layer (a ratio r removes round_half_up(n * r) of a layer's n units)",
-                      NothingRemovedWarning, stacklevel=2)
+        why = (f"keeping widths at multiples of {aligned} keeps every unit (multiple_of=1 for the exact ratio)"
+               if notes else f"it rounds to 0 {'heads' if mode == 'heads' else 'dims'} in every layer (a ratio r "
+               "removes round_half_up(n * r) of a layer's n units)")
+        warnings.warn(f"ratio={ratio} removes nothing: {why}", NothingRemovedWarning, stacklevel=2)
     return report
 
 
+# Kept head widths of ratio requests stay multiples of this by default (tensor-core tiles, SDPA kernels).
+DEFAULT_MULTIPLE_OF = 8
+
+
 def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="equal",
-              allow_inexact=False) -> tuple[Plan, list[AttentionBlock]]:
-    """Validate a request and return its plan without touching the model."""
+              allow_inexact=False, multiple_of=None,
+              notes: list[str] | None = None) -> tuple[Plan, list[AttentionBlock]]:
+    """Validate a request and return its plan without touching the model.
+
+    ``multiple_of`` applies to ratio requests (default :data:`DEFAULT_MULTIPLE_OF`); ``notes``
+    collects the roundings it made."""
     if mode not in MODES:
         raise RequestError(f"mode must be one of {MODES}, got {mode!r}")
     explicit = heads if mode == "heads" else dims
@@ -69,14 +97,21 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
     gqa = check_gqa(gqa)  # also without ratio=: a typo must not pass unnoticed
     if ratio is not None:
         ratio = check_ratio(ratio)
+    if multiple_of is not None:
+        multiple_of = check_multiple_of(multiple_of)
+        if ratio is None and multiple_of != 1:
+            raise RequestError("multiple_of rounds ratio requests; an explicit selection is carried out as given")
+    align = DEFAULT_MULTIPLE_OF if multiple_of is None else multiple_of
     blocks = attention_blocks(model)
     if ratio is not None:
         _check_scorable(blocks)
         if mode == "heads":
             explicit = select_heads(blocks, ratio, {b.layer: importance.head_scores(b) for b in blocks},
-                                    {b.layer: importance.group_scores(b) for b in blocks}, gqa)
+                                    {b.layer: importance.group_scores(b) for b in blocks}, gqa,
+                                    multiple_of=align, notes=notes)
         else:
-            explicit = select_head_dims(blocks, ratio, {b.layer: importance.dim_scores(b) for b in blocks})
+            explicit = select_head_dims(blocks, ratio, {b.layer: importance.dim_scores(b) for b in blocks},
+                                        multiple_of=align, notes=notes)
     planner = plan_heads if mode == "heads" else plan_head_dims
     plan = planner(blocks, explicit, allow_inexact=allow_inexact)
     if plan.rope_pairs is not None:

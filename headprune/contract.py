@@ -84,7 +84,8 @@ class ReferencePruner:
     def prune(self, model: nn.Module, request: PruneRequest) -> None:
         from .api import prune
         prune(model, heads=request.heads, dims=request.dims, mode=request.mode, ratio=request.ratio,
-              gqa=request.gqa, allow_inexact=request.allow_inexact)
+              gqa=request.gqa, allow_inexact=request.allow_inexact,
+              multiple_of=1)  # the contract's exact ratio semantics, not the hardware-aware default
 
     def save(self, model: nn.Module, directory) -> None:
         from .persistence import save

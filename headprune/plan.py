@@ -279,47 +279,135 @@ def _count(total: int, ratio: float) -> int:
     return min(round_half_up(total * ratio), total - 1)
 
 
-def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "equal") -> dict[int, list[int]]:
+def check_multiple_of(multiple_of) -> int:
+    value = _as_int(multiple_of)
+    if value is None or value < 1:
+        raise RequestError(f"multiple_of must be a positive integer, got {multiple_of!r}")
+    return value
+
+
+def _aligned_keep(total: int, keep: int, step: int) -> int:
+    """The kept count nearest ``keep`` that is a multiple of ``step`` (ties keep more).
+
+    Keeping ``total`` (removing nothing) is always allowed: the unpruned layer is never slower.
+    """
+    if step <= 1:
+        return keep
+    candidates = [*range(step, total, step), total]
+    return min(candidates, key=lambda k: (abs(k - keep), -k))
+
+
+def _unit_step(unit_width: int, multiple_of: int) -> int:
+    """How many units must go together so that ``units * unit_width`` stays a multiple of ``multiple_of``."""
+    return multiple_of // math.gcd(unit_width, multiple_of)
+
+
+def _note_unaligned(notes, block, what: str, total: int, wanted: int, kept: int, multiple_of: int) -> None:
+    if notes is not None and kept != wanted:
+        notes.append(f"layer {block.layer}: ratio asks to keep {wanted} of {total} {what}; kept {kept} so that "
+                     f"widths stay multiples of {multiple_of}")
+
+
+def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "equal", *,
+                 multiple_of: int = 1, notes: list[str] | None = None) -> dict[int, list[int]]:
     """Heads to remove per layer for ``ratio``, lowest score first; every layer keeps a head.
 
     ``equal``: the same number of query heads from every kv group (all heads when the
     layer has one kv head per query head or one kv head in all). ``groups``: whole kv groups.
+    ``multiple_of``: round the kept count so that the q (and k/v) widths stay multiples of it
+    (only matters when head_dim itself is not one); ``notes`` collects every rounding made.
     """
     check_gqa(gqa)
     remove = {}
     for block in blocks:
-        h, kv, g = block.num_heads, block.num_kv_heads, block.groups
+        h, kv, g, d = block.num_heads, block.num_kv_heads, block.groups, block.head_dim
         hs = head_scores[block.layer]
         if gqa == "groups" and g > 1:
-            groups = _lowest(group_scores[block.layer], range(kv), _count(kv, ratio))
-            chosen = [q for grp in groups for q in range(grp * g, (grp + 1) * g)]
+            what, total, unit_width = "kv groups", kv, d         # the kv width kv' * d is the tighter one
         elif g == 1 or kv == 1:
-            chosen = _lowest(hs, range(h), _count(h, ratio))
+            what, total, unit_width = "heads", h, d
         else:
-            n = _count(g, ratio)
-            chosen = sorted(q for grp in range(kv) for q in _lowest(hs, range(grp * g, (grp + 1) * g), n))
+            what, total, unit_width = "query heads per kv group", g, kv * d
+        wanted = total - _count(total, ratio)
+        keep = _aligned_keep(total, wanted, _unit_step(unit_width, multiple_of))
+        _note_unaligned(notes, block, what, total, wanted, keep, multiple_of)
+        if what == "kv groups":
+            groups = _lowest(group_scores[block.layer], range(kv), total - keep)
+            chosen = [q for grp in groups for q in range(grp * g, (grp + 1) * g)]
+        elif what == "heads":
+            chosen = _lowest(hs, range(h), total - keep)
+        else:
+            chosen = sorted(q for grp in range(kv) for q in _lowest(hs, range(grp * g, (grp + 1) * g), total - keep))
         remove[block.layer] = chosen
     return remove
 
 
-def select_head_dims(blocks, ratio: float, dim_scores) -> dict[int, list[int]]:
-    """Dims to remove per layer for ``ratio``. RoPE: whole pairs, scored over all layers."""
+def _aligned_rope(half: int, free: int, pairs: int, free_kept: int, multiple_of: int) -> tuple[int, int]:
+    """Kept (rotary pairs, pass-through dims) nearest the ratio's, with 2 * pairs + free a multiple of
+    ``multiple_of`` (or everything kept). Pairs keep at least one; nearest total first, then the
+    split closest to the ratio's, then the larger total."""
+    target = 2 * pairs + free_kept
+    options = [(p, f) for p in range(1, half + 1) for f in range(free + 1)
+               if (2 * p + f) % multiple_of == 0 and 2 * p + f < 2 * half + free]
+    options.append((half, free))
+    return min(options, key=lambda o: (abs(2 * o[0] + o[1] - target), abs(o[0] - pairs) + abs(o[1] - free_kept),
+                                       -(2 * o[0] + o[1])))
+
+
+def _aligned_free(free: int, rotary_kept: int, rotary_dim: int, target: int, free_kept: int,
+                  multiple_of: int) -> int:
+    """Pass-through dims to keep next to ``rotary_kept`` rotated dims: the aligned head width nearest
+    ``target`` (all of them when every pair stays and nothing smaller aligns; the ratio's count when
+    no width aligns at all)."""
+    fits = [f for f in range(free + 1) if (rotary_kept + f) % multiple_of == 0]
+    if rotary_kept == rotary_dim:
+        fits.append(free)
+    if not fits:
+        return free_kept
+    return min(fits, key=lambda f: (abs(rotary_kept + f - target), abs(f - free_kept), -f))
+
+
+def select_head_dims(blocks, ratio: float, dim_scores, *, multiple_of: int = 1,
+                     notes: list[str] | None = None) -> dict[int, list[int]]:
+    """Dims to remove per layer for ``ratio``. RoPE: whole pairs, scored over all layers.
+
+    ``multiple_of``: the kept head_dim is rounded to a multiple of it (RoPE: whole pairs plus
+    pass-through dims add up to one); a head_dim with no such width below it keeps every dim.
+    """
     remove: dict[int, list[int]] = {}
     rope_blocks = [b for b in blocks if b.family.rope is not None]
     shared_pairs: list[int] = []
+    pairs_kept = half = None
     if rope_blocks:
-        r, rope = rope_blocks[0].rotary_dim, rope_blocks[0].family.rope
-        half = r // 2
+        first = rope_blocks[0]
+        r, rope = first.rotary_dim, first.family.rope
+        half, free = r // 2, first.head_dim - r
+        pairs_kept = half - _count(half, ratio)
+        if multiple_of > 1:
+            wanted = 2 * pairs_kept + free - min(round_half_up(free * ratio), free)
+            pairs_kept, free_kept = _aligned_rope(half, free, pairs_kept, wanted - 2 * pairs_kept, multiple_of)
+            _note_unaligned(notes, first, "head dims", first.head_dim, wanted, 2 * pairs_kept + free_kept,
+                            multiple_of)
         pair_score = [sum(float(dim_scores[b.layer][i]) for b in rope_blocks for i in rope.pair_dims(p, r))
                       for p in range(half)]
-        for p in _lowest(pair_score, range(half), _count(half, ratio)):
+        for p in _lowest(pair_score, range(half), half - pairs_kept):
             shared_pairs += list(rope.pair_dims(p, r))
     for block in blocks:
         d, r = block.head_dim, block.rotary_dim
         if r is None:
-            remove[block.layer] = _lowest(dim_scores[block.layer], range(d), _count(d, ratio))
+            wanted = d - _count(d, ratio)
+            keep = _aligned_keep(d, wanted, multiple_of)
+            _note_unaligned(notes, block, "head dims", d, wanted, keep, multiple_of)
+            remove[block.layer] = _lowest(dim_scores[block.layer], range(d), d - keep)
         else:
             free = range(r, d)  # pass-through dims of partial rotary
-            chosen = _lowest(dim_scores[block.layer], free, min(round_half_up(len(free) * ratio), len(free)))
+            free_kept = len(free) - min(round_half_up(len(free) * ratio), len(free))
+            if multiple_of > 1:
+                target = 2 * (half - _count(half, ratio)) + free_kept
+                aligned = _aligned_free(len(free), 2 * pairs_kept, r, target, free_kept, multiple_of)
+                if block is not rope_blocks[0]:
+                    _note_unaligned(notes, block, "head dims", d, target, 2 * pairs_kept + aligned, multiple_of)
+                free_kept = aligned
+            chosen = _lowest(dim_scores[block.layer], free, len(free) - free_kept)
             remove[block.layer] = sorted(shared_pairs + chosen)
     return remove

@@ -38,6 +38,8 @@ class PruneReport:
     # Why transformers' save_pretrained/from_pretrained cannot rebuild the model exactly (None: it
     # can). Then the saved config.json makes from_pretrained fail loudly, naming headprune.load.
     stock_reload_problem: str | None = None
+    multiple_of: int = 1              # kept widths were rounded to multiples of this (ratio requests)
+    notes: tuple[str, ...] = ()       # each rounding away from the exact ratio, per layer
 
     @property
     def changed(self) -> bool:
@@ -67,6 +69,9 @@ class PruneReport:
                          f"{lr.head_dim_before:>3}->{lr.head_dim_after:<4}  {lr.name}")
         if not self.changed:
             lines.append("nothing was removed")
+        if self.multiple_of > 1:
+            lines.append(f"kept widths rounded to multiples of {self.multiple_of} (multiple_of=1: exact ratio)")
+        lines += [f"  {note}" for note in self.notes]
         if self.stock_reload_problem is not None:
             lines.append(f"stock from_pretrained cannot rebuild it ({self.stock_reload_problem}): "
                          "use headprune.save / headprune.load")

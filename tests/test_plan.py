@@ -160,7 +160,7 @@ def test_rope_dims_ratio_removes_the_weakest_whole_pair_everywhere(name):
     original = S.build(name)
     _zero_dims(c, original, [2, 6])  # pair (2, 6) in every layer
     model = copy.deepcopy(original)
-    report = headprune.prune(model, mode="head_dims", ratio=0.25)
+    report = headprune.prune(model, mode="head_dims", ratio=0.25, multiple_of=1)
     assert report.kept_dims == {0: (0, 1, 3, 4, 5, 7), 1: (0, 1, 3, 4, 5, 7)}
     _exact(name, model, original, rd={0: [2, 6], 1: [2, 6]})
 
@@ -169,7 +169,7 @@ def test_rope_dims_ratio_removes_the_weakest_whole_pair_everywhere(name):
 def test_partial_rotary_dims_ratio(ratio):
     name = "phi"
     original, model = S.build(name), S.build(name)
-    report = headprune.prune(model, mode="head_dims", ratio=ratio)
+    report = headprune.prune(model, mode="head_dims", ratio=ratio, multiple_of=1)
     removed = {lr.layer: [j for j in range(16) if j not in lr.kept_dims] for lr in report.layers}
     rotated = [sorted(j for j in r if j < 8) for r in removed.values()]
     assert rotated[0] == rotated[1], "the same rotary pairs in every layer"
@@ -185,7 +185,7 @@ def test_dims_ratio_picks_lowest_l2_dim(name):
     original = S.build(name)
     _zero_dims(c, original, [3], layers={0})
     model = copy.deepcopy(original)
-    report = headprune.prune(model, mode="head_dims", ratio=0.125)
+    report = headprune.prune(model, mode="head_dims", ratio=0.125, multiple_of=1)
     assert 3 not in report.kept_dims[0] and len(report.kept_dims[0]) == 7
     removed = {lr.layer: [j for j in range(8) if j not in lr.kept_dims] for lr in report.layers}
     _exact(name, model, original, rd=removed)
@@ -197,7 +197,7 @@ RATIO_CASES = [(n, m) for n in S.CASES for m in ("heads", "head_dims") if not (m
 @pytest.mark.parametrize("name,mode", RATIO_CASES, ids=[f"{n}-{m}" for n, m in RATIO_CASES])
 def test_ratio_request_is_exact(name, mode):
     original, model = S.build(name, "sdpa"), S.build(name, "sdpa")
-    report = headprune.prune(model, mode=mode, ratio=0.25)
+    report = headprune.prune(model, mode=mode, ratio=0.25, multiple_of=1)
     if mode == "heads":
         assert report.removed_heads and all(len(r) >= 1 for r in report.removed_heads.values())
         _exact(name, model, original, rh=report.removed_heads)

@@ -40,7 +40,8 @@ EXACT = "check_kept_heads_exact"
 def plan_for(model: nn.Module, request: PruneRequest):
     """The reference's validated plan for ``request`` (nothing is touched)."""
     return headprune.make_plan(model, heads=request.heads, dims=request.dims, mode=request.mode,
-                               ratio=request.ratio, gqa=request.gqa, allow_inexact=request.allow_inexact)
+                               ratio=request.ratio, gqa=request.gqa, allow_inexact=request.allow_inexact,
+                               multiple_of=1)
 
 
 def reference_prune(model: nn.Module, request: PruneRequest) -> None:
