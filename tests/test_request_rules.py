@@ -53,8 +53,8 @@ def test_gqa_is_validated_without_a_ratio(kwargs, gqa):
                                    Fraction(1, 2)], ids=lambda r: type(r).__name__)
 @pytest.mark.parametrize("mode", ["heads", "head_dims"])
 def test_numeric_ratio_types_behave_like_a_float(ratio, mode):
-    want = headprune.prune(S.build("llama-gqa"), mode=mode, ratio=0.5)
-    got = headprune.prune(S.build("llama-gqa"), mode=mode, ratio=ratio)
+    want = headprune.prune(S.build("llama-gqa"), mode=mode, ratio=0.5, multiple_of=1)  # head_dim 8: exact ratios
+    got = headprune.prune(S.build("llama-gqa"), mode=mode, ratio=ratio, multiple_of=1)
     assert got.layers == want.layers and got.changed
 
 
