@@ -11,6 +11,7 @@ import transformers
 
 import headprune
 from headprune.contract import PruneRequest, ReferencePruner
+from headprune.errors import NothingRemovedWarning
 from headprune.plan import _aligned_keep, _aligned_rope, _unit_step, round_half_up
 
 
@@ -187,7 +188,11 @@ def test_tiny_head_dims(head_dim, kept):
     """head_dim <= 8: no aligned width below it, every dim stays (and the report says why);
     8 < head_dim < 16: 8 is the only one."""
     model = _vit(head_dim=head_dim, heads=2)
-    report = headprune.prune(model, mode="head_dims", ratio=0.5)
+    if kept == head_dim:
+        with pytest.warns(NothingRemovedWarning, match="multiples of 8 keeps every unit"):
+            report = headprune.prune(model, mode="head_dims", ratio=0.5)
+    else:
+        report = headprune.prune(model, mode="head_dims", ratio=0.5)
     assert _head_dims(model) == [kept]
     assert report.notes and f"kept {kept}" in report.notes[0]
     model = _vit(head_dim=head_dim, heads=2)
@@ -197,5 +202,6 @@ def test_tiny_head_dims(head_dim, kept):
 
 def test_tiny_rope_head_keeps_every_pair():
     model = _llama(head_dim=8, heads=4, kv=2)
-    report = headprune.prune(model, mode="head_dims", ratio=0.5)
+    with pytest.warns(NothingRemovedWarning):
+        report = headprune.prune(model, mode="head_dims", ratio=0.5)
     assert _head_dims(model) == [8, 8] and report.notes
