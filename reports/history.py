@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent / "history"
 RUN_META = ("versions", "time", "git_rev", "machine")              # moved from the rows into the header
-CONFORMANCE_DROP = ("duration", "nodeid", "pruner_version")   # noise, or said by the header
+CONFORMANCE_DROP = ("duration", "nodeid", "pruner_version", "pruner_spec")   # noise, or said by the header
 BENCHMARK_MEASURES = ("median", "q25", "q75", "min", "n", "samples", "unit")
 
 
@@ -125,6 +126,7 @@ def make_runs(rows: list[dict], *, label: str, source: str = "", git_rev: str | 
             "kind": "run", "label": label, "subject": subject,
             "versions": _first(group, "versions") or {},
             "pruners": {str(r["pruner"]): str(r.get("pruner_version", "")) for r in group if r.get("pruner")},
+            "pruner_spec": _first(group, "pruner_spec") or "",
             "git_rev": git_rev or _first(group, "git_rev") or git_revision(),
             "machine": machine or _first(group, "machine") or this_machine(),
             "time": times[0] if times else time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -162,6 +164,8 @@ def store(run: Run, root: Path = ROOT) -> tuple[Path, bool]:
 
 
 def add(results: Path, label: str, root: Path = ROOT, **meta) -> list[tuple[Run, Path, bool]]:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", label):
+        raise ValueError(f"label {label!r}: use letters, digits and . _ + - (it becomes part of a file name)")
     rows = read_jsonl(results)
     if not rows:
         raise ValueError(f"{results}: no results rows (nothing was run?); nothing stored")

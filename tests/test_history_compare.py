@@ -73,7 +73,9 @@ def test_add_stores_one_run_per_subject_and_is_idempotent(tmp_path):
     assert len(stored.rows) == len(want)
 
 
-def test_add_refuses_an_empty_results_file(tmp_path):
+def test_add_refuses_an_empty_results_file_and_a_bad_label(tmp_path):
+    with pytest.raises(ValueError, match="becomes part of a file name"):
+        history.add(write(tmp_path / "r.jsonl", conformance_rows()), "../x", tmp_path / "h")
     with pytest.raises(ValueError, match="no results rows"):
         history.add(write(tmp_path / "empty.jsonl", []), "tf524", tmp_path / "h")
     assert not (tmp_path / "h").exists()
