@@ -78,6 +78,11 @@ def _cell_style(value) -> str:
     return f"background-color: {colour}" if colour else ""
 
 
+def _style(table: pd.DataFrame, index: bool = True):
+    styler = table.rename_axis(index=None, columns=None).style.format(escape="html").map(_cell_style)
+    return styler if index else styler.hide(axis="index")
+
+
 def _grid_cell(outcomes: pd.Series) -> str:
     if outcomes.empty:
         return NOT_RUN
@@ -115,18 +120,17 @@ def pruner_section(frame: pd.DataFrame, hs: list[dict], order: list[str]) -> str
         table["reason (any environment)"] = table["test"].map(reasons).fillna("").str.slice(0, 160)
 
     parts = [f"<h2>{html.escape(pruner)}</h2>",
-             "<h3>Environments</h3>", env_table.style.map(_cell_style).to_html(),
-             "<h3>Passed of total, per case</h3>", grid.style.map(_cell_style).to_html()]
+             "<h3>Environments</h3>", _style(env_table).to_html(),
+             "<h3>Passed of total, per case</h3>", _style(grid).to_html()]
     if len(drifting):
         parts += [f"<h3>Tests whose outcome differs between environments ({len(drifting)})</h3>",
-                  drifting.style.hide(axis="index").map(_cell_style).to_html()]
+                  _style(drifting, index=False).to_html()]
     else:
         parts.append("<h3>Tests whose outcome differs between environments</h3><p>none: every test has the "
                      "same outcome in every environment it ran in</p>")
     if len(steady_bad):
         parts += [f"<details><summary>Tests with the same outcome everywhere, not passed ({len(steady_bad)})"
-                  "</summary>", steady_bad.drop(columns="first flip").style.hide(axis="index").map(_cell_style)
-                  .to_html(), "</details>"]
+                  "</summary>", _style(steady_bad.drop(columns="first flip"), index=False).to_html(), "</details>"]
     return "".join(parts)
 
 
@@ -143,7 +147,7 @@ def write_page(path: Path, labels: list[str] | None = None, root: Path = history
             f"{html.escape(', '.join(order))}. Each column is the newest stored run of that environment "
             "(reports/history/). A flip names the environment where a test's outcome first differs from the "
             "environment before it.</p>",
-            "<h2>Passed of total</h2>", summary.style.map(_cell_style).to_html()]
+            "<h2>Passed of total</h2>", _style(summary).to_html()]
     body += [pruner_section(frame[frame["pruner"] == p], hs, order) for p in pruners]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Release drift</title><style>{CSS}"
             "td { text-align: left; } details { margin: 1em 0; }</style></head><body>"

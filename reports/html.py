@@ -46,7 +46,7 @@ def write_sections(path: Path, title: str, sections, *, verdict_colours: bool = 
     for heading, content in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         if isinstance(content, pd.DataFrame):
-            styler = content.style.hide(axis="index").format(precision=3, na_rep="")
+            styler = content.style.hide(axis="index").format(precision=3, na_rep="", escape="html")
             if verdict_colours:
                 styler = styler.map(_colour)
             parts.append(styler.to_html())
