@@ -4,8 +4,8 @@
 
 What tox's release environments run. Every pruner that ``headprune.discovery`` lists and
 that loads here (its extra installed, its release in reach) is run as
-``pytest suites --pruner NAME -n 2 --hypothesis-profile=ci --results results/LABEL/NAME.jsonl``
-(the mutant meta tests only for the reference pruner, which they are about), timed, stored in
+``pytest suites --pruner NAME -n 2 --hypothesis-profile=ci -m "not meta" --results results/LABEL/NAME.jsonl``
+(``--meta`` adds the mutant meta tests to the reference pruner's run), timed, stored in
 the history under LABEL, and compared with LABEL's baseline when there is one. A pruner that
 does not load is named and skipped. Exits non-zero when the reference pruner fails any test or
 any pruner regressed against the baseline: third-party pruners' known failures do not fail it.
@@ -43,11 +43,11 @@ def installed_pruners() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda kv: (kv[0] != REFERENCE, kv[0])))
 
 
-def pytest_command(name: str, results: Path, extra: list[str]) -> list[str]:
+def pytest_command(name: str, results: Path, extra: list[str], meta: bool = False) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", "suites", "-n", "2", "--hypothesis-profile=ci", "-q",
            "-p", "no:cacheprovider", "--pruner", name, "--results", str(results)]
-    if name != REFERENCE:
-        cmd += ["-m", "not meta"]
+    if not (meta and name == REFERENCE):
+        cmd += ["-m", "not meta"]  # they prove the suite, not the pruner, and record no rows
     return cmd + extra
 
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", required=True, help="the environment's name in the history (the tox env)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="results go to OUT/LABEL/PRUNER.jsonl")
     parser.add_argument("--no-store", action="store_true", help="run and report, but store nothing in the history")
+    parser.add_argument("--meta", action="store_true", help="also run the mutant meta tests (reference pruner)")
     parser.add_argument("--pruners", default=None, help="comma-separated subset of the installed pruners")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args(argv)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in pruners:
         results = args.out / args.label / f"{name}.jsonl"
         start = time.perf_counter()
-        rc = subprocess.run(pytest_command(name, results, args.pytest_args), env={**os.environ, "CI": "true"}).returncode
+        rc = subprocess.run(pytest_command(name, results, args.pytest_args, args.meta), env={**os.environ, "CI": "true"}).returncode
         wall = time.perf_counter() - start
         if not results.exists() or not results.stat().st_size:
             lines.append(f"{name}: pytest exited {rc} after {wall:.0f} s and wrote no results")
