@@ -143,7 +143,7 @@ def compare_benchmarks(base: dict, new: dict, *, min_effect: float, alpha: float
     return pd.DataFrame(rows, columns=columns)
 
 
-def compare(base: history.Run, new: history.Run, *, min_effect: float = 0.05, alpha: float = 0.01) -> Comparison:
+def compare(base: history.Run, new: history.Run, *, min_effect: float = 0.05, alpha: float = 0.05) -> Comparison:
     def split(run):
         conf, bench = {}, {}
         for key, row in run.by_key().items():
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=history.ROOT)
     parser.add_argument("--html", default="results/compare.html", help="page to write ('' for none)")
     parser.add_argument("--min-effect", type=float, default=0.05, help="smallest relative move of a median reported")
-    parser.add_argument("--alpha", type=float, default=0.01, help="Mann-Whitney level for figures with samples")
+    parser.add_argument("--alpha", type=float, default=0.05, help="Mann-Whitney level for figures with samples")
     args = parser.parse_args(argv)
     try:
         new = history.resolve(args.new, args.root)
