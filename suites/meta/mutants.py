@@ -173,7 +173,7 @@ class RescaledSoftmax(Mutant):
     trap = "recomputes the softmax scale as new_head_dim**-0.5 after head-dim pruning, without compensating"
     caught_by = frozenset({EXACT})
     where = (("llama", "head_dims"), ("llama", "head_dims-ratio"), ("timm-vit", "head_dims"),
-             ("timm-deit", "head_dims-ratio"))
+             ("timm-deit", "head_dims-ratio"), ("gpt2", "head_dims"), ("falcon", "head_dims"), ("gemma2", "head_dims"))
 
     def prune(self, model, request):
         d = {b.name: b.head_dim for b in headprune.attention_blocks(model)}
@@ -197,7 +197,7 @@ class AdjacentRopePairs(Mutant):
     name = "adjacent_rope_pairs"
     trap = "removes frequency p as dims (2p, 2p+1) instead of (p, p+d/2) in a rotate_half model"
     caught_by = frozenset({EXACT, "check_request_honoured"})
-    where = (("llama", "head_dims"), ("llama-gqa", "head_dims"), ("phi", "head_dims"))
+    where = (("llama", "head_dims"), ("llama-gqa", "head_dims"), ("phi", "head_dims"), ("gpt-neox", "head_dims"))
 
     def prune(self, model, request):
         plan, blocks = plan_for(model, request)
@@ -220,7 +220,7 @@ class RotaryNotSliced(Mutant):
     name = "rotary_not_sliced"
     trap = "head_dims mode on a RoPE model without slicing the shared rotary inv_freq"
     caught_by = frozenset({"check_attribute_sync", EXACT})
-    where = (("llama", "head_dims"), ("qwen2", "head_dims-ratio"))
+    where = (("llama", "head_dims"), ("qwen2", "head_dims-ratio"), ("cohere", "head_dims"))
 
     def prune(self, model, request):
         plan, blocks = plan_for(model, request)
