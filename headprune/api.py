@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from . import importance, stock_format, surgery
+from . import importance, per_layer, stock_format, surgery
 from .blocks import AttentionBlock, attention_blocks
 from .errors import NothingRemovedWarning, ParametersReplacedWarning, RequestError, StockFormatWarning, UnknownLayoutError, UnsupportedRopeError
 from .plan import (
@@ -137,8 +137,17 @@ STATIC_ROPE_TYPES = frozenset({"default", "linear", "llama3", "yarn"})
 
 
 def _check_rotary(model, blocks) -> None:
-    half = next(b for b in blocks if b.family.rope is not None).rotary_dim // 2
+    block = next(b for b in blocks if b.family.rope is not None)
+    half = block.rotary_dim // 2
     tables = surgery.rotary_tables(model)
+    sizes = {getattr(m, name).shape[-1] for m, name in tables}
+    if len(sizes) == 1 and 0 < (found := sizes.pop()) < half:
+        # e.g. Phi-3 with partial_rotary_factor 0.75 (Phi-4-mini): the rotary width comes from the table
+        raise UnsupportedRopeError(
+            f"RoPE covers only {2 * found} of the {block.head_dim} dims of each head here (partial rotary, e.g. "
+            f"partial_rotary_factor={2 * found / block.head_dim:g}), but headprune's {block.family.name!r} "
+            "description rotates the whole head; head_dims pruning is refused for this model (heads mode works)",
+            layer=block.layer, block=block.name)
     if not tables or any(getattr(m, name).shape[-1] != half for m, name in tables):
         raise UnknownLayoutError(
             f"expected rotary tables with {half} frequencies, found "
@@ -169,7 +178,8 @@ def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None
             surgery.apply(model, blocks, plan)
     stock = None
     record = getattr(model, RECORD_ATTR, None)
-    if record is not None:
+    if record is not None and owns_config(model):
+        per_layer.write(model, blocks)
         stock = stock_format.mark(model, any(step.get("rope_pairs") is not None for step in record["steps"]))
     if stock is not None and stock.config_rejected and not replaying:
         warnings.warn(f"save_pretrained will fail for this pruned model ({stock.reason}); use headprune.save and "

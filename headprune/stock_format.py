@@ -46,7 +46,8 @@ def stock_problem(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
                             "them from head_dim", False)
     config = model.config
     data = config.to_dict()
-    data.pop(MARKER_FIELD, None)
+    data.pop(MARKER_FIELD, None)  # the marker, or per-layer shapes the stock classes do not read
+    data.pop("allow_global_per_layer_attribute_access", None)
     try:
         rebuilt_config = type(config).from_dict(data)
         with torch.device("meta"):
@@ -79,9 +80,18 @@ def mark(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
     """Set or clear the stock-load marker on the model's own config; return the problem, if any."""
     if not owns_config(model):
         return None
+    config = model.config
     problem = stock_problem(model, rope_sliced)
+    config.__dict__.pop(MARKER_FIELD, None)
     if problem is None:
-        model.config.__dict__.pop(MARKER_FIELD, None)
+        return None
+    message = marker_message(problem.reason)
+    if getattr(config, "is_heterogeneous", False):
+        # per_layer_config is serialised from the heterogeneity spec: the marker joins the first
+        # layer's entry as an attribute no other layer has and the global config lacks, which
+        # stock loading refuses ("The following attributes are missing: ['pruned by headprune: ...']").
+        overrides = config._heterogeneity_spec.per_layer_overrides
+        overrides.setdefault(min(overrides), {})[message] = True
     else:
-        model.config.__dict__[MARKER_FIELD] = {marker_message(problem.reason): {}}
+        config.__dict__[MARKER_FIELD] = {message: {}}
     return problem

@@ -90,3 +90,15 @@ def test_ratio_on_a_meta_model_is_refused_clearly():
     report = headprune.prune(model, heads={0: [1], 1: [0, 2]})
     assert [lr.heads_after for lr in report.layers] == [3, 2]
     assert model.model.layers[1].self_attn.q_proj.weight.shape == (16, 32)
+
+
+def test_phi3_partial_rotary_head_dims_is_refused_clearly():
+    import transformers as tf
+
+    cfg = S.build("phi3").config.to_dict()
+    cfg["rope_parameters"] = dict(cfg["rope_parameters"], partial_rotary_factor=0.75)  # Phi-4-mini style
+    model = tf.Phi3ForCausalLM(tf.Phi3Config.from_dict(cfg)).eval()
+    refused(model, headprune.UnsupportedRopeError, layer=0,
+            match=r"RoPE covers only 6 of the 8 dims of each head here \(partial rotary, e\.g\. "
+                  r"partial_rotary_factor=0\.75\).*heads mode works", mode="head_dims", dims=[1, 5])
+    headprune.prune(model, heads={0: [1]})  # whole heads do not touch the rotary part

@@ -124,3 +124,36 @@ def test_an_unpruned_model_carries_no_marker(tmp_path):
     assert torch.equal(S.outputs("llama", loaded, S.case("llama").make_inputs()),
                        S.outputs("llama", model, S.case("llama").make_inputs()))
     assert "per_layer_config" not in (tmp_path / "config.json").read_text()
+
+
+@pytest.mark.parametrize("name", ["llama-gqa", "phi3-gqa", "qwen2"])
+def test_per_layer_config_lets_the_cache_see_per_layer_shapes(name, tmp_path):
+    from transformers.configuration_utils import get_head_shapes
+
+    model = S.build(name, "sdpa")
+    headprune.prune(model, heads=S.HEADS[name])  # layer 0 keeps 1 kv head, layer 1 keeps 2
+    config = model.config
+    assert config.is_heterogeneous and get_head_shapes(config) == ([1, 2], 8)
+    assert [config.per_layer_config[i].num_attention_heads for i in range(2)] == [4, 6 if name != "phi3-gqa" else 4]
+    x = S.case(name).make_inputs()
+    dynamic = S.generate(model, x)
+    with torch.no_grad():  # early static-cache init sizes each layer from get_head_shapes
+        chunked = model.generate(**x, max_new_tokens=4, do_sample=False, cache_implementation="static",
+                                 prefill_chunk_size=4)
+    assert torch.equal(chunked, dynamic)
+    model.save_pretrained(tmp_path)  # writes the per-layer shapes and the marker
+    with pytest.raises(ValueError, match=r"attributes are missing: \['pruned by headprune: load with headprune\.load"):
+        _stock_load(name, tmp_path)
+    headprune.save(model, tmp_path / "hp")
+    loaded = headprune.load(tmp_path / "hp")
+    assert loaded.config.is_heterogeneous and get_head_shapes(loaded.config) == ([1, 2], 8)
+    assert torch.equal(S.generate(loaded, x), dynamic)
+
+
+def test_per_layer_config_is_cleared_when_layers_agree_again():
+    model = S.build("llama-gqa", "sdpa")
+    headprune.prune(model, heads={0: [0, 1, 2, 3]})
+    assert model.config.is_heterogeneous
+    headprune.prune(model, heads={1: [4, 5, 6, 7]})
+    assert not model.config.is_heterogeneous and model.config.num_key_value_heads == 1
+    assert "allow_global_per_layer_attribute_access" not in model.config.to_dict()
