@@ -50,11 +50,15 @@ def stock_problem(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
     data.pop("allow_global_per_layer_attribute_access", None)
     try:
         rebuilt_config = type(config).from_dict(data)
-        with torch.device("meta"):
-            fresh = type(model)(rebuilt_config)
     except Exception as exc:  # noqa: BLE001 - any refusal by transformers is the answer
         return StockProblem(" ".join(f"{type(config).__name__} rejects the pruned values: {type(exc).__name__}: "
                                      f"{exc}".split()), True)
+    try:
+        with torch.device("meta"):
+            fresh = type(model)(rebuilt_config)
+    except Exception as exc:  # noqa: BLE001
+        return StockProblem(" ".join(f"{type(model).__name__} cannot be built from the pruned config: "
+                                     f"{type(exc).__name__}: {exc}".split()), False)
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in fresh.state_dict().items()}
     for key in sorted(want.keys() | got.keys()):
