@@ -139,6 +139,10 @@ def load(directory, model: nn.Module | None = None) -> nn.Module:
     payload = read_record(directory)
     given = model
     model = _rebuild(payload) if model is None else unwrap(model)
+    cls = type(model)
+    if f"{cls.__module__}:{cls.__qualname__}" != payload["model_class"]:
+        raise SaveFormatError(f"{directory} was saved from {payload['model_class']}, not "
+                              f"{cls.__module__}:{cls.__qualname__}: pass a fresh model of the saved class")
     if any(m.__dict__.get(RECORD_ATTR) for m in model.modules()):
         raise RequestError("load() needs an unpruned model to replay the saved plans onto")
     _check_against_weights(_shadow(model), payload["plans"], directory / WEIGHTS_FILE)

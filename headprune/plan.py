@@ -94,7 +94,8 @@ def _layer_index(blocks: Sequence[AttentionBlock], key) -> int:
 
 
 def _indices(values, *, layer: AttentionBlock, what: str, bound: int, error=HeadIndexError) -> set[int]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+    if (isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable) or _as_int(values) is not None
+            or (isinstance(values, torch.Tensor) and values.dim() == 0)):  # one id, or a mapping: ambiguous
         raise RequestError(f"{what} to remove must be a list of integers, got {values!r}",
                            layer=layer.layer, block=layer.name)
     out = set()

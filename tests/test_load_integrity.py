@@ -109,3 +109,15 @@ def test_a_bare_module_prune_inside_a_model_round_trips(tmp_path):
     assert S.actual_layouts("llama-gqa", loaded) == S.actual_layouts("llama-gqa", model) == [(4, 1, 8), (4, 1, 8)]
     x = S.case("llama-gqa").make_inputs()
     assert all(S.max_err(a, b) == 0 for a, b in zip(S.forward("llama-gqa", loaded, x), S.forward("llama-gqa", model, x)))
+
+
+def test_a_save_of_another_class_is_refused_by_name(tmp_path):
+    model = S.build("vit")
+    headprune.prune(model, heads={0: [1]})
+    headprune.save(model, tmp_path)
+    target = S.build("llama")
+    snap = S.Snapshot(target)
+    with pytest.raises(SaveFormatError, match=r"saved from transformers\.models\.vit\.modeling_vit:"
+                                              r"ViTForImageClassification, not .*LlamaForCausalLM"):
+        headprune.load(tmp_path, model=target)
+    snap.assert_unchanged()

@@ -102,3 +102,8 @@ def test_phi3_partial_rotary_head_dims_is_refused_clearly():
             match=r"RoPE covers only 6 of the 8 dims of each head here \(partial rotary, e\.g\. "
                   r"partial_rotary_factor=0\.75\).*heads mode works", mode="head_dims", dims=[1, 5])
     headprune.prune(model, heads={0: [1]})  # whole heads do not touch the rotary part
+
+
+@pytest.mark.parametrize("ids", [torch.tensor(1), np.int64(1), 1, {1: 2}], ids=repr)
+def test_one_id_or_a_mapping_is_not_a_list_of_ids(ids):
+    refused(S.build("vit"), RequestError, layer=0, match=r"head to remove must be a list of integers", heads={0: ids})
