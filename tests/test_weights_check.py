@@ -166,3 +166,20 @@ def test_replaced_parameters_are_reported_and_a_stale_optimizer_is_warned_about(
         warnings.simplefilter("error", ParametersReplacedWarning)
         model.zero_grad(set_to_none=True)
         headprune.prune(model, heads={1: [0]})  # gradients cleared: no warning
+
+
+@pytest.mark.parametrize("kind", ["compressed-tensors", "finegrained-block", "finegrained-tensor"])
+def test_transformers_fp8_linears_are_refused_naming_their_scales(kind):
+    from transformers.integrations.compressed_tensors import CompressedTensorsFP8Linear
+    from transformers.integrations.finegrained_fp8 import FP8Linear
+
+    model = S.build("llama")
+    attn = model.model.layers[0].self_attn
+    if kind == "compressed-tensors":
+        attn.q_proj, scale = CompressedTensorsFP8Linear(32, 32), "weight_scale"
+    else:
+        attn.q_proj, scale = FP8Linear(32, 32, block_size=(8, 8) if kind == "finegrained-block" else None), \
+            "weight_scale_inv"
+    with pytest.raises(UnsupportedLayerError, match=rf"^layer 0 .*q_proj is .*FP8Linear with extra state \['{scale}'\]"):
+        headprune.prune(model, heads={0: [1]})
+    assert attn.q_proj.weight.shape == (32, 32) and model.model.layers[0].self_attn.o_proj.in_features == 32
