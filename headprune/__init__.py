@@ -15,11 +15,13 @@ from .errors import (
     NothingRemovedWarning,
     ParametersReplacedWarning,
     PruningError,
+    RefusedLayoutError,
     PruningWarning,
     RequestError,
     RopePairError,
     SaveFormatError,
     StockFormatWarning,
+    TiedHeadsError,
     TiedWeightsError,
     UnknownLayoutError,
     UnsupportedLayerError,
@@ -31,7 +33,7 @@ from .report import LayerReport, PruneReport
 __all__ = [
     "AttentionBlock", "Capabilities", "EmptyLayerError", "GQAPairingError", "HeadIndexError",
     "InexactPruningError", "LayerIndexError", "LayerReport", "NothingRemovedWarning", "ParametersReplacedWarning", "PruningWarning", "PruneReport", "PruneRequest", "Pruner",
-    "PruningError", "RequestError", "RopePairError", "SaveFormatError", "StockFormatWarning", "TiedWeightsError", "UnknownLayoutError", "UnsupportedLayerError",
+    "PruningError", "RefusedLayoutError", "RequestError", "RopePairError", "SaveFormatError", "StockFormatWarning", "TiedHeadsError", "TiedWeightsError", "UnknownLayoutError", "UnsupportedLayerError",
     "UnsupportedRopeError", "attention_blocks", "load",
     "make_plan", "prune", "reference", "save",
 ]

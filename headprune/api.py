@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import warnings
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from . import importance, per_layer, stock_format, surgery
-from .blocks import AttentionBlock, attention_blocks
+from .blocks import AttentionBlock, attention_blocks, discover
 from .errors import NothingRemovedWarning, ParametersReplacedWarning, RequestError, StockFormatWarning, UnknownLayoutError, UnsupportedRopeError
 from .plan import (
     MODES,
@@ -41,6 +42,7 @@ def prune(
     gqa: str = "equal",
     allow_inexact: bool = False,
     multiple_of: int | None = None,
+    modules=None,
 ) -> PruneReport:
     """Prune attention heads (``mode="heads"``) or head widths (``mode="head_dims"``) in place.
 
@@ -55,14 +57,18 @@ def prune(
       than dense on GPUs). Each rounding is listed in ``report.notes``; ``multiple_of=1`` gives
       the exact ratio semantics. Explicit requests are carried out exactly as spelled.
     - Every attribute, private config copy and (when all layers agree) config field is synced.
+    - ``modules``: prune only these towers or blocks of a composite model: module names
+      (``"vision_model"`` covers every block under it) or fnmatch globs (``"*.encoder.*"``).
+      Layer ids stay the model's own (``attention_blocks(model)``).
     - The whole request is validated first: a :class:`headprune.PruningError` leaves the model
-      bit-identical.
+      bit-identical. The report lists what was not pruned and why (``report.not_pruned``).
     """
     model = unwrap(model)
     notes: list[str] = []
     plan, blocks = make_plan(model, heads=heads, mode=mode, ratio=ratio, dims=dims, gqa=gqa,
-                             allow_inexact=allow_inexact, multiple_of=multiple_of, notes=notes)
-    report = apply_plan(model, plan, blocks)
+                             allow_inexact=allow_inexact, multiple_of=multiple_of, notes=notes, modules=modules)
+    selected = select_blocks(blocks, modules)
+    report = apply_plan(model, plan, blocks, not_selected=[b for b in blocks if b not in selected])
     aligned = (DEFAULT_MULTIPLE_OF if multiple_of is None else multiple_of) if ratio is not None else 1
     report = dataclasses.replace(report, multiple_of=aligned, notes=tuple(notes))
     if ratio is not None and check_ratio(ratio) > 0 and not report.changed:
@@ -77,13 +83,33 @@ def prune(
 DEFAULT_MULTIPLE_OF = 8
 
 
+def select_blocks(blocks: list[AttentionBlock], modules) -> list[AttentionBlock]:
+    """The blocks a ``modules=`` selection covers (every block for None)."""
+    if modules is None:
+        return list(blocks)
+    patterns = [modules] if isinstance(modules, str) else list(modules)
+    if not patterns:
+        raise RequestError("modules= is empty: name at least one tower or block (or pass None for all)")
+    chosen: set[int] = set()
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise RequestError(f"modules= takes module names or globs, got {pattern!r}")
+        hits = {b.layer for b in blocks if b.name == pattern or b.name.startswith(pattern + ".")
+                or fnmatch.fnmatchcase(b.name, pattern)}
+        if not hits:
+            raise RequestError(f"modules={pattern!r} matches no attention block (they are named like "
+                               f"{blocks[0].name!r} ... {blocks[-1].name!r})")
+        chosen |= hits
+    return [b for b in blocks if b.layer in chosen]
+
+
 def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="equal",
               allow_inexact=False, multiple_of=None,
-              notes: list[str] | None = None) -> tuple[Plan, list[AttentionBlock]]:
+              notes: list[str] | None = None, modules=None) -> tuple[Plan, list[AttentionBlock]]:
     """Validate a request and return its plan without touching the model.
 
     ``multiple_of`` applies to ratio requests (default :data:`DEFAULT_MULTIPLE_OF`); ``notes``
-    collects the roundings it made."""
+    collects the roundings it made; ``modules`` restricts it to some towers or blocks."""
     if mode not in MODES:
         raise RequestError(f"mode must be one of {MODES}, got {mode!r}")
     explicit = heads if mode == "heads" else dims
@@ -103,21 +129,44 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
             raise RequestError("multiple_of rounds ratio requests; an explicit selection is carried out as given")
     align = DEFAULT_MULTIPLE_OF if multiple_of is None else multiple_of
     blocks = attention_blocks(model)
+    selected = select_blocks(blocks, modules)
     if ratio is not None:
-        _check_scorable(blocks)
+        _check_scorable(selected)
         if mode == "heads":
-            explicit = select_heads(blocks, ratio, {b.layer: importance.head_scores(b) for b in blocks},
-                                    {b.layer: importance.group_scores(b) for b in blocks}, gqa,
+            explicit = select_heads(selected, ratio, {b.layer: importance.head_scores(b) for b in selected},
+                                    {b.layer: importance.group_scores(b) for b in selected}, gqa,
                                     multiple_of=align, notes=notes)
         else:
-            explicit = select_head_dims(blocks, ratio, {b.layer: importance.dim_scores(b) for b in blocks},
+            explicit = select_head_dims(selected, ratio, {b.layer: importance.dim_scores(b) for b in selected},
                                         multiple_of=align, notes=notes)
     planner = plan_heads if mode == "heads" else plan_head_dims
     plan = planner(blocks, explicit, allow_inexact=allow_inexact)
+    _check_selected(blocks, selected, plan)
+    _check_rewrites(blocks, plan)
     if plan.rope_pairs is not None:
         _check_rotary(model, blocks)
     check_ties(model, blocks, plan)
     return plan, blocks
+
+
+def _check_selected(blocks, selected, plan) -> None:
+    """Under ``modules=``, only selected blocks change."""
+    chosen = {b.layer for b in selected}
+    for block, lp in zip(blocks, plan.layers):
+        if block.layer not in chosen and not lp.is_identity(block):
+            raise RequestError(f"is not among the blocks selected by modules= (layers {sorted(chosen)})",
+                               layer=block.layer, block=block.name)
+
+
+def _check_rewrites(blocks, plan) -> None:
+    """The forward rewrites a family needs still match the installed source (before any surgery)."""
+    for block, lp in zip(blocks, plan.layers):
+        if block.family.forward_rewrites and not lp.is_identity(block):
+            try:
+                surgery.rewritten_class(type(block.module), block.family.forward_rewrites)
+            except (RuntimeError, OSError, TypeError) as exc:
+                raise UnknownLayoutError(f"its forward cannot be adapted to fewer heads: {exc}",
+                                         layer=block.layer, block=block.name) from None
 
 
 def _check_scorable(blocks: list[AttentionBlock]) -> None:
@@ -162,7 +211,7 @@ def _check_rotary(model, blocks) -> None:
 
 
 def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None = None, *,
-               replaying: bool = False) -> PruneReport:
+               replaying: bool = False, not_selected=()) -> PruneReport:
     """Carry out a validated plan (also used to replay a saved record, ``replaying=True``)."""
     model = unwrap(model)
     blocks = blocks if blocks is not None else attention_blocks(model)
@@ -198,8 +247,10 @@ def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None
             "LR scheduler state) created before pruning still holds the old tensors and would stop training them: "
             "build it again from model.parameters() (report.replaced_parameters lists them)",
             ParametersReplacedWarning, stacklevel=3)
+    not_pruned = tuple((b.name, "not selected by modules=") for b in not_selected) + tuple(
+        (r.name, r.reason) for r in discover(model)[1])
     return PruneReport(plan.mode, layers, params_before, count_parameters(model), replaced,
-                       None if stock is None else stock.reason)
+                       None if stock is None else stock.reason, not_pruned=not_pruned)
 
 
 _STEP_ORDER = itertools.count()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import UnknownLayoutError, UnsupportedLayerError
+from .errors import RefusedLayoutError, UnknownLayoutError, UnsupportedLayerError
 from .families import Family, PerHead, candidates, family_of
 from .families.spec import qkv_row_index
 
@@ -120,6 +120,29 @@ class AttentionBlock:
         """Per-head extras present in this block: parameters (sliced along ``axis``) or ModuleLists."""
         return [(p, self.part(p.path)) for p in self.family.per_head if self.part(p.path) is not None]
 
+    def aligned(self) -> list[tuple[object, nn.Module, nn.Module | torch.Tensor]]:
+        """``(Aligned, owner, tensor or linear)`` for each row-aligned extra present in this block."""
+        out = []
+        for spec in self.family.aligned:
+            part = self.part(spec.path)
+            if isinstance(part, (nn.Linear, torch.Tensor)):
+                parent = spec.path.rpartition(".")[0]
+                out.append((spec, self.part(parent) if parent else self.module, part))
+        return out
+
+    def aligned_rows(self, role: str) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(weight or tensor, bias) pairs whose first dim is laid out like ``role``'s rows."""
+        return [(part.weight, part.bias) if isinstance(part, nn.Linear) else (part, None)
+                for spec, _, part in self.aligned() if spec.role == role]
+
+    @property
+    def tie_key(self) -> tuple | None:
+        """Blocks with equal keys must keep the same heads (they share one per-head table)."""
+        if self.family.tie is None:
+            return None
+        m = re.search(self.family.tie, self.name)
+        return None if m is None else (self.family.name, *m.groups())
+
     def o_aligned(self) -> list[tuple[str, nn.Linear]]:
         # nn.Linear only: timm's gate; no Conv1D family has one
         return [(p, m) for p in self.family.o_aligned if isinstance(m := self.part(p), nn.Linear)]
@@ -143,8 +166,11 @@ class AttentionBlock:
         fam = self.family
         if fam.head_dim_attr is not None:
             return int(resolve(self.module, fam.head_dim_attr))
-        spec, first = next((s, p) for s, p in self.per_head_params() if not s.kv)
-        return self.o_width // _entries(first, spec)
+        found = next(((s, p) for s, p in self.per_head_params() if not s.kv), None)
+        if found is not None:
+            return self.o_width // _entries(found[1], found[0])
+        # the module's own head count (ClassAttn keeps nothing else; every prune syncs it)
+        return self.o_width // int(next(resolve(self.module, a.path) for a in fam.attrs if a.value == "heads"))
 
     @property
     def num_heads(self) -> int:
@@ -202,6 +228,10 @@ class AttentionBlock:
             n, want = _entries(p, spec), (kv if spec.kv else h)
             if n != want:
                 problems.append(f"{spec.path} has {n} heads, expected {want}")
+        for spec, _, part in self.aligned():
+            n = part.out_features if isinstance(part, nn.Linear) else part.shape[0]
+            if n != expected[spec.role]:
+                problems.append(f"{spec.path} has {n} rows, expected {expected[spec.role]} like {spec.role}")
         if problems:
             raise UnknownLayoutError("; ".join(problems), layer=self.layer, block=self.name)
 
@@ -215,18 +245,47 @@ def _entries(obj, spec: PerHead) -> int:
     return len(obj) if isinstance(obj, nn.ModuleList) else obj.shape[spec.axis]
 
 
-def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
-    """The attention blocks of ``model`` in module order.
+def config_of(model: nn.Module, block: AttentionBlock):
+    """The config the block's tower reads and a save writes: the config of its nearest enclosing
+    module that is the model's config or one of its sub-configs (LLaVA's language model reads
+    ``text_config``, CLIP's vision tower ``vision_config``). Private copies (T5's stacks deep-copy
+    the config) are skipped: the model's own config is what gets saved. None for timm models."""
+    from .ownership import _configs_inside
 
-    Raises :class:`UnknownLayoutError` when the model has none headprune understands,
-    or when a known block's weights do not fit its description.
-    """
+    root = getattr(model, "config", None)
+    if root is None or not hasattr(root, "to_dict"):
+        return None
+    tree = _configs_inside(root, {})
+    parts = block.name.split(".") if block.name else []
+    for depth in range(len(parts) - 1, 0, -1):
+        config = getattr(model.get_submodule(".".join(parts[:depth])), "config", None)
+        if id(config) in tree:
+            return config
+    return root
+
+
+@dataclass(frozen=True)
+class RefusedModule:
+    """Known attention that headprune does not prune, with the reason (its family's ``refuse``)."""
+
+    name: str
+    family: Family
+
+    @property
+    def reason(self) -> str:
+        return self.family.refuse
+
+
+def discover(model: nn.Module) -> tuple[list[AttentionBlock], list[RefusedModule]]:
+    """The prunable attention blocks of ``model`` in module order, and the known attention
+    modules it refuses to prune. A module shared by several layers (ALBERT) is one block."""
     from .weights_check import check_projections, unsupported_projection
 
     blocks: list[AttentionBlock] = []
+    refused: list[RefusedModule] = []
     for name, module in model.named_modules():
         try:
-            fam = family_of(module)
+            fam = family_of(module, name)
         except LookupError as exc:
             # A quantized or adapter-wrapped projection also fails to fit: name that, not the release.
             for candidate in candidates(module):
@@ -235,6 +294,9 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
             raise UnknownLayoutError(f"{name}: {exc}; describe this release's layout in headprune/families/") from None
         if fam is None:
             continue
+        if fam.refuse is not None:
+            refused.append(RefusedModule(name, fam))
+            continue
         stage = None
         if fam.stage_pattern and (m := re.search(fam.stage_pattern, "." + name + ".")):
             stage = int(m.group(1))
@@ -242,6 +304,21 @@ def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
         check_projections(block)
         block.check_layout()
         blocks.append(block)
+    return blocks, refused
+
+
+def attention_blocks(model: nn.Module) -> list[AttentionBlock]:
+    """The prunable attention blocks of ``model`` in module order.
+
+    Raises :class:`UnknownLayoutError` when the model has none headprune understands,
+    :class:`RefusedLayoutError` when it has only attention headprune refuses by design,
+    and UnknownLayoutError when a known block's weights do not fit its description.
+    """
+    blocks, refused = discover(model)
+    if not blocks and refused:
+        first = refused[0]
+        raise RefusedLayoutError(f"{first.name or type(model).__name__} ({first.family.name}): {first.reason}",
+                                 block=first.name or None)
     if not blocks:
         raise UnknownLayoutError(
             f"no attention layout headprune knows was found in {type(model).__name__}; "

@@ -25,6 +25,14 @@ class UnknownLayoutError(PruningError):
     rule = "known attention layout"
 
 
+class RefusedLayoutError(PruningError):
+    rule = "exact by design (this attention mixes heads or cannot run with fewer)"
+
+
+class TiedHeadsError(PruningError):
+    rule = "blocks sharing one per-head table keep the same heads"
+
+
 class LayerIndexError(PruningError):
     rule = "layer index in range"
 

@@ -16,8 +16,10 @@ from .errors import (
     HeadIndexError,
     InexactPruningError,
     LayerIndexError,
+    RefusedLayoutError,
     RequestError,
     RopePairError,
+    TiedHeadsError,
 )
 
 MODES = ("heads", "head_dims")
@@ -150,7 +152,30 @@ def plan_heads(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: bool 
         if removed:
             _check_exact_heads(block, allow_inexact)
         layers.append(_plan_block_heads(block, removed))
+    _check_ties(blocks, layers)
     return Plan("heads", tuple(layers))
+
+
+def tie_groups(blocks: Sequence[AttentionBlock]) -> list[list[AttentionBlock]]:
+    """Blocks that must keep the same heads, in groups of two or more (T5: one group per stack
+    and attention kind, all served by the position bias of the stack's first block)."""
+    groups: dict[tuple, list[AttentionBlock]] = {}
+    for block in blocks:
+        if block.tie_key is not None:
+            groups.setdefault(block.tie_key, []).append(block)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _check_ties(blocks, layers) -> None:
+    for group in tie_groups(blocks):
+        first = group[0]
+        for block in group[1:]:
+            if layers[block.layer].keep_heads != layers[first.layer].keep_heads:
+                raise TiedHeadsError(
+                    f"would keep heads {list(layers[block.layer].keep_heads)} but layer {first.layer} ({first.name}) "
+                    f"keeps {list(layers[first.layer].keep_heads)}; layers {[b.layer for b in group]} share one "
+                    "per-head position bias, so remove the same heads from all of them",
+                    layer=block.layer, block=block.name)
 
 
 def _check_exact_heads(block: AttentionBlock, allow_inexact: bool) -> None:
@@ -190,6 +215,9 @@ def plan_head_dims(blocks: Sequence[AttentionBlock], remove, *, allow_inexact: b
     removed_by_layer = {}
     for block in blocks:
         removed = _indices(per_layer.get(block.layer, ()), layer=block, what="dim", bound=block.head_dim)
+        if removed and block.family.fixed_head_dim:
+            raise RefusedLayoutError(f"head_dim cannot shrink: {block.family.fixed_head_dim}",
+                                     layer=block.layer, block=block.name)
         if len(removed) == block.head_dim:
             raise EmptyLayerError(f"removing all {block.head_dim} dims would leave every head empty",
                                   layer=block.layer, block=block.name)
@@ -320,9 +348,13 @@ def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "eq
     """
     check_gqa(gqa)
     remove = {}
+    tied = {}
+    for group in tie_groups(blocks):  # one choice per tied group, by the group's total score
+        total = sum(head_scores[b.layer] for b in group)
+        tied.update({b.layer: total for b in group})
     for block in blocks:
         h, kv, g, d = block.num_heads, block.num_kv_heads, block.groups, block.head_dim
-        hs = head_scores[block.layer]
+        hs = tied.get(block.layer, head_scores[block.layer])
         if gqa == "groups" and g > 1:
             what, total, unit_width = "kv groups", kv, d         # the kv width kv' * d is the tighter one
         elif g == 1 or kv == 1:

@@ -40,6 +40,7 @@ class PruneReport:
     stock_reload_problem: str | None = None
     multiple_of: int = 1              # kept widths were rounded to multiples of this (ratio requests)
     notes: tuple[str, ...] = ()       # each rounding away from the exact ratio, per layer
+    not_pruned: tuple[tuple[str, str], ...] = ()  # (module, why): unselected towers, refused attention
 
     @property
     def changed(self) -> bool:
@@ -78,4 +79,6 @@ class PruneReport:
         if self.replaced_parameters:
             lines.append(f"{len(self.replaced_parameters)} parameters were replaced: rebuild any optimizer created "
                          "before pruning (report.replaced_parameters)")
+        for name, why in self.not_pruned:
+            lines.append(f"not pruned: {name or '(the model)'}: {why}")
         return "\n".join(lines)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .blocks import AttentionBlock, resolve, weight
+from .blocks import AttentionBlock, config_of, resolve, weight
 from .config_overlay import ConfigOverlay
 from .families import ConfigField
 from .families.spec import qkv_row_index
@@ -108,13 +108,22 @@ def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
     dims_changed = d_new != d
     o_cols = [c for h in lp.keep_heads for c in block.o_cols().of(h, lp.keep_dims)]
     kept = _kept_rows(block, lp)
-    if dims_changed:
+    refold = dims_changed and block.family.scale_follows_head_dim
+    if refold:
         _fold_scale(block, math.sqrt(d_new / d))
+    _rewrite_forward(block)
     for role, rows in kept.items():
         _take_rows(block.projections()[role], rows)
     _take_cols(block.o, o_cols)
     for _, lin in block.o_aligned():
         _take_rows(lin, o_cols)
+    keep = {"q": lp.keep_heads, "k": lp.keep_kv_heads, "v": lp.keep_kv_heads}
+    for spec, owner, part in block.aligned():  # laid out like the role's rows: (head, dim) order
+        rows = [h * d + i for h in keep[spec.role] for i in lp.keep_dims]
+        if isinstance(part, nn.Linear):
+            _take_rows(part, rows)
+        else:
+            _replace(owner, spec.path.rpartition(".")[2], _index(part, 0, rows))
     for spec, extra in block.per_head_params():
         owner, name = _owner(block.module, spec.path)
         heads = list(lp.keep_kv_heads if spec.kv else lp.keep_heads)
@@ -129,7 +138,7 @@ def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
                     _replace(sub, name, _index(p, p.dim() - 1, list(lp.keep_dims)))
                 if hasattr(sub, "normalized_shape"):
                     sub.normalized_shape = (d_new,)
-        for attr in block.family.attrs:
+        for attr in block.family.attrs if refold else ():
             if attr.value == "scaling":
                 owner, name = _owner(block.module, attr.path)
                 setattr(owner, name, getattr(owner, name) * math.sqrt(d / d_new))
@@ -153,6 +162,44 @@ def _fold_scale(block: AttentionBlock, factor: float) -> None:
     weight(q.lin)[rows] *= factor
     if q.lin.bias is not None:
         q.lin.bias[rows] *= factor
+    for spec, _, part in block.aligned():
+        if spec.fold:
+            for t in (part.weight, part.bias) if isinstance(part, nn.Linear) else (part,):
+                if t is not None:
+                    t.mul_(factor)
+
+
+_REWRITTEN: dict[tuple[type, tuple], type] = {}
+
+
+def _rewrite_forward(block: AttentionBlock) -> None:
+    """Give the module a subclass whose forward has the family's source rewrites applied
+    (checked against the installed source while planning, before any surgery)."""
+    rewrites = block.family.forward_rewrites
+    if rewrites and not getattr(type(block.module), "_headprune_rewritten", False):
+        block.module.__class__ = rewritten_class(type(block.module), rewrites)
+
+
+def rewritten_class(cls: type, rewrites: tuple[tuple[str, str], ...]) -> type:
+    """``cls`` with each ``(old, new)`` replaced in its forward's source; raises RuntimeError when
+    the installed source no longer contains ``old`` (a release whose layout nobody described)."""
+    key = (cls, rewrites)
+    if key not in _REWRITTEN:
+        import inspect
+        import sys
+        import textwrap
+
+        source = textwrap.dedent(inspect.getsource(cls.forward))
+        for old, new in rewrites:
+            if old not in source:
+                raise RuntimeError(f"{cls.__qualname__}.forward no longer contains {old!r}")
+            source = source.replace(old, new)
+        namespace: dict = {}
+        exec(compile(source, f"<headprune: {cls.__qualname__}.forward, reshaped with -1>", "exec"),
+             vars(sys.modules[cls.__module__]), namespace)
+        _REWRITTEN[key] = type(cls.__name__, (cls,), {"forward": namespace["forward"], "_headprune_rewritten": True,
+                                                      "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return _REWRITTEN[key]
 
 
 def _owner(root: nn.Module, path: str):
@@ -178,15 +225,22 @@ def _sync_module(model: nn.Module, block: AttentionBlock, lp: LayerPlan) -> None
 
 
 def _sync_config(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
+    """Write each field into the config its blocks read (a composite model's sub-config, never
+    the composite's top level), when every block described by it agrees."""
     if not owns_config(model):
         return  # a bare attention module refers to its model's config; it does not own it
-    config = model.config
-    fields: dict[ConfigField, list] = {}
+    fields: dict[tuple[int, ConfigField], list] = {}
+    configs: dict[int, object] = {}
     for block, lp in zip(blocks, plan.layers):
+        config = config_of(model, block)
+        if config is None:
+            continue
+        configs[id(config)] = config
         values = quantities(lp)
         for field in block.family.config_fields:
-            fields.setdefault(field, []).append((block.stage, values[field.value]))
-    for field, entries in fields.items():
+            fields.setdefault((id(config), field), []).append((block.stage, values[field.value]))
+    for (config_id, field), entries in fields.items():
+        config = configs[config_id]
         if field.per_stage:
             current = list(field.read(config))
             for stage in sorted({s for s, _ in entries}):

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from . import hf, hf_decoders, timm_models
+from . import hf, hf_decoders, hf_other, timm_models
 
 # Family names and feature tags a case may carry, by zoo section (kept apart so that
 # sections grow independently).
@@ -24,7 +24,8 @@ _CORE_FAMILIES = {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2"
                   "timm-vit", "timm-deit", "timm-swin"}
 _DECODER_FAMILIES = {"gpt2", "gpt-neox", "opt", "falcon", "mistral", "mixtral", "gemma", "gemma2", "gemma3",
                      "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
-_OTHER_FAMILIES: set[str] = set()
+_OTHER_FAMILIES = {"roberta", "electra", "distilbert", "albert", "deberta-v2", "modernbert", "dinov2", "beit",
+                   "clip", "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait"}
 FAMILIES = frozenset(_CORE_FAMILIES | _DECODER_FAMILIES | _OTHER_FAMILIES)
 
 _CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
@@ -36,9 +37,11 @@ _CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
 # moe: mixture-of-experts MLPs.
 _DECODER_TAGS = {"conv1d", "qkv_per_head", "qkv_grouped", "rope_interleaved", "per_head_norm", "softcap",
                  "sliding_window", "moe"}
-_OTHER_TAGS: set[str] = set()
+_OTHER_TAGS = {"shared_layer", "rel_pos_proj", "multi_tower", "refused_module", "cross_attention",
+               "tied_heads", "forward_rewrite"}
 TAGS = frozenset(_CORE_TAGS | _DECODER_TAGS | _OTHER_TAGS)
 BACKENDS = ("eager", "sdpa")
+MODALITIES = ("text", "vision", "text+vision", "seq2seq", "speech")
 SEED = 0
 
 
@@ -51,6 +54,8 @@ class InputSpec:
     padding_side: Optional[str] = None    # text: "left" (causal) or "right"
     token_type_ids: bool = False          # text (BERT)
     image_size: Optional[int] = None      # vision (square, 3 channels)
+    mel_bins: Optional[int] = None        # speech: input_features [batch, mel_bins, frames]
+    frames: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ class Case:
     builder: Callable[[], torch.nn.Module] = field(repr=False)
     inputs: InputSpec = field(default=InputSpec(), repr=False)
     rotary_dim: Optional[int] = None   # rotated dims per head when only part rotates (partial rotary)
+    output: str = "logits"                  # the model output the suite compares
+    # modes exact pruning is impossible in by design, with the reason (the pruner must refuse)
+    refused: tuple[tuple[str, str], ...] = ()
+    # blocks that must keep the same heads (T5: each stack's blocks share one position bias)
+    tied: tuple[tuple[int, ...], ...] = ()
 
     @property
     def rotary(self) -> Optional[int]:
@@ -79,7 +89,7 @@ class Case:
     def __post_init__(self):
         if self.source not in ("hf", "timm"):
             raise ValueError(f"{self.name}: bad source {self.source!r}")
-        if self.modality not in ("text", "vision"):
+        if self.modality not in MODALITIES:
             raise ValueError(f"{self.name}: bad modality {self.modality!r}")
         if self.family not in FAMILIES:
             raise ValueError(f"{self.name}: bad family {self.family!r}")
@@ -107,6 +117,9 @@ class Case:
         if self.modality == "vision":
             s = spec.image_size
             return {"pixel_values": torch.randn(batch, 3, s, s, generator=g, dtype=torch.float32)}
+        if self.modality == "speech":
+            feats = torch.randn(batch, spec.mel_bins, spec.frames, generator=g, dtype=torch.float32)
+            return {"input_features": feats, "decoder_input_ids": self._decoder_ids(batch, 4, g)}
 
         if seq_len < 1:
             raise ValueError("seq_len must be >= 1")
@@ -121,7 +134,20 @@ class Case:
         out = {"input_ids": ids, "attention_mask": mask}
         if spec.token_type_ids:
             out["token_type_ids"] = torch.zeros(batch, seq_len, dtype=torch.int64)
+        if self.modality == "text+vision":
+            s = spec.image_size
+            out["pixel_values"] = torch.randn(batch, 3, s, s, generator=g, dtype=torch.float32)
+        if self.modality == "seq2seq":
+            out["decoder_input_ids"] = self._decoder_ids(batch, max(1, seq_len - 2), g)
         return out
+
+    def _decoder_ids(self, batch: int, length: int, g: torch.Generator) -> torch.Tensor:
+        """Decoder tokens of a sequence-to-sequence case (no padding)."""
+        return torch.randint(1, self.inputs.vocab_size, (batch, length), generator=g, dtype=torch.int64)
+
+    def refusal(self, mode: str) -> str | None:
+        """Why this architecture cannot be pruned exactly in ``mode`` (None: it can)."""
+        return dict(self.refused).get(mode)
 
 
 # --------------------------------------------------------------- the cases
@@ -137,9 +163,9 @@ def _u(n: int, layers: int = 2) -> tuple[int, ...]:
     return (n,) * layers
 
 
-def _vision(name, family, source, builder, num_heads, head_dim, tags, inputs):
+def _vision(name, family, source, builder, num_heads, head_dim, tags, inputs, **kw):
     return Case(name, family, source, "vision", len(num_heads), num_heads, num_heads,
-                head_dim, False, frozenset(tags), builder, inputs)
+                head_dim, False, frozenset(tags), builder, inputs, **kw)
 
 
 def _lm(name, family, builder, heads, kv, head_dim, tags, rotary_dim=None):
@@ -199,7 +225,44 @@ _DECODER_CASES: tuple[Case, ...] = (
 )
 
 # -- encoders, vision, multimodal, sequence-to-sequence, more timm -------------------------
-_OTHER_CASES: tuple[Case, ...] = ()
+_ENC = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right")
+_CLIP = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right", image_size=32)
+_SPEECH = InputSpec(vocab_size=hf.VOCAB, mel_bins=hf_other.MEL_BINS, frames=hf_other.FRAMES)
+_EVA_ROPE = ("timm's EVA RoPE rotates interleaved pairs (2i, 2i+1), the first half of each head by rows "
+             "and the second by columns, from one model-level table: head-dim pruning is not described")
+
+
+def _enc(name, family, builder, tags, layers=2, **kw):
+    return Case(name, family, "hf", "text", layers, _u(4, layers), _u(4, layers), 8, False,
+                frozenset(tags), builder, _ENC, **kw)
+
+
+_OTHER_CASES: tuple[Case, ...] = (
+    _enc("roberta", "roberta", hf_other.build_roberta, {"qkv_bias"}),
+    _enc("electra", "electra", hf_other.build_electra, {"qkv_bias"}),
+    _enc("distilbert", "distilbert", hf_other.build_distilbert, {"qkv_bias"}),
+    _enc("albert", "albert", hf_other.build_albert, {"qkv_bias", "shared_layer"}, layers=1),
+    _enc("deberta-v2", "deberta-v2", hf_other.build_deberta_v2, {"qkv_bias", "rel_pos_proj"}),
+    _enc("modernbert", "modernbert", hf_other.build_modernbert, {"fused_qkv", "rope"}),
+    _vision("dinov2", "dinov2", "hf", hf_other.build_dinov2, _u(4), 8, {"qkv_bias"}, _IMG32),
+    _vision("beit", "beit", "hf", hf_other.build_beit, _u(4), 8, {"qkv_bias", "rel_pos_bias"}, _IMG32),
+    Case("clip", "clip", "hf", "text+vision", 4, _u(4, 4), _u(4, 4), 8, False,
+         frozenset({"qkv_bias", "multi_tower"}), hf_other.build_clip, _CLIP, output="logits_per_image"),
+    Case("siglip", "siglip", "hf", "vision", 2, _u(4), _u(4), 8, False,
+         frozenset({"qkv_bias", "refused_module"}), hf_other.build_siglip, _IMG32, output="pooler_output"),
+    Case("whisper", "whisper", "hf", "speech", 6, _u(4, 6), _u(4, 6), 8, True,
+         frozenset({"qkv_bias", "cross_attention"}), hf_other.build_whisper, _SPEECH),
+    Case("t5", "t5", "hf", "seq2seq", 6, _u(4, 6), _u(4, 6), 8, True,
+         frozenset({"cross_attention", "tied_heads"}), hf_other.build_t5, _ENC,
+         tied=((0, 1), (2, 4), (3, 5))),  # encoder self, decoder self, decoder cross
+    _vision("timm-eva", "timm-eva", "timm", timm_models.build_timm_eva, _u(4), 8,
+            {"fused_qkv", "qkv_bias", "forward_rewrite"}, _IMG32, refused=(("head_dims", _EVA_ROPE),)),
+    _vision("timm-beit", "timm-beit", "timm", timm_models.build_timm_beit, _u(4), 8,
+            {"fused_qkv", "qkv_bias", "rel_pos_bias", "forward_rewrite"}, _IMG32),
+    _vision("timm-cait", "timm-cait", "timm", timm_models.build_timm_cait, _u(4), 8,
+            {"qkv_bias", "refused_module", "forward_rewrite"}, _IMG32),
+)
+
 
 _CASES = _CASES + _DECODER_CASES + _OTHER_CASES
 
@@ -350,4 +413,4 @@ def logits(case: Union[str, Case], model: torch.nn.Module,
     case = _resolve(case)
     if case.source == "timm":
         return model(inputs["pixel_values"])
-    return model(**inputs).logits
+    return getattr(model(**inputs), case.output)

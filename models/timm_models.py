@@ -61,3 +61,22 @@ def build_timm_swin() -> torch.nn.Module:
         attn_drop_rate=0.0,
         drop_path_rate=0.0,
     )
+
+
+_TINY = dict(pretrained=False, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, mlp_ratio=2.0,
+             num_classes=3, drop_rate=0.0, proj_drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0)
+
+
+def build_timm_eva() -> torch.nn.Module:
+    # EVA-02: fused qkv with separate q/v biases (k_bias a zero buffer), timm's own RoPE
+    return timm.create_model("eva02_tiny_patch14_224", **_TINY)
+
+
+def build_timm_beit() -> torch.nn.Module:
+    # one relative-position bias table per block
+    return timm.create_model("beit_base_patch16_224", **_TINY)
+
+
+def build_timm_cait() -> torch.nn.Module:
+    # 2 talking-heads blocks (refused: they mix heads) then 2 class-attention blocks (pruned)
+    return timm.create_model("cait_xxs24_224", **_TINY, depth_token_only=2)

@@ -35,10 +35,15 @@ RATIO = 0.5
 
 
 def scenarios_for(case: Case) -> list[Scenario]:
-    out = [Scenario("heads", "explicit"), Scenario("heads", "ratio")]
-    if any(h > kv > 1 for h, kv in zip(case.num_heads, case.num_kv_heads)):
-        out.append(Scenario("heads", "ratio", "groups"))
-    out += [Scenario("head_dims", "explicit"), Scenario("head_dims", "ratio")]
+    """The scenarios of every mode the architecture allows (a mode refused by design has none;
+    tests/ check that the reference refuses it)."""
+    out = []
+    if not case.refusal("heads"):
+        out += [Scenario("heads", "explicit"), Scenario("heads", "ratio")]
+        if any(h > kv > 1 for h, kv in zip(case.num_heads, case.num_kv_heads)):
+            out.append(Scenario("heads", "ratio", "groups"))
+    if not case.refusal("head_dims"):
+        out += [Scenario("head_dims", "explicit"), Scenario("head_dims", "ratio")]
     return out
 
 
@@ -72,6 +77,15 @@ def explicit_heads(case: Case) -> dict[int, tuple[int, ...]]:
         else:
             n = 1 + layer % max(1, h - 1)                            # 1, 2, ... heads, never all
             out[layer] = tuple(sorted({(layer + 2 * i + 1) % h for i in range(n)}))[: h - 1]
+    return tie(case, out)
+
+
+def tie(case: Case, removal: dict) -> dict:
+    """Blocks tied to one per-head table (T5) get their group's first block's removal."""
+    out = dict(removal)
+    for group in case.tied:
+        for layer in group[1:]:
+            out[layer] = out.get(group[0], ())
     return out
 
 
@@ -117,8 +131,11 @@ def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
         out.append(("layer index out of range", PruneRequest(heads={n: (0,)})))
         g = h // kv
         valid0 = tuple(range(g)) if kv > 1 and g > 1 else (0,)  # a whole kv group is legal under GQA
-        out.append(("valid layer 0, invalid layer 1",
-                    PruneRequest(heads={0: valid0, 1: tuple(range(case.num_heads[1]))})))
+        if n > 1:
+            out.append(("valid layer 0, invalid layer 1",
+                        PruneRequest(heads={0: valid0, 1: tuple(range(case.num_heads[1]))})))
+        for a, b, *_ in case.tied[:1]:
+            out.append(("tied blocks keep different heads", PruneRequest(heads={a: (0,), b: (1,)})))
         if kv > 1 and g > 1:
             out.append(("unequal GQA split", PruneRequest(heads={0: (0,)})))
     else:

@@ -16,10 +16,12 @@ import torch
 import models
 from models import registry
 
-NAMES = models.case_names()
-GENERATIVE = [c.name for c in models.cases() if c.generative]
-TEXT = [c.name for c in models.cases() if c.modality == "text"]
-VISION = [c.name for c in models.cases() if c.modality == "vision"]
+ALL_NAMES = models.case_names()
+OTHER = sorted(c.name for c in registry._OTHER_CASES)  # encoders, vision, multimodal, seq2seq: generic tests below
+NAMES = [n for n in ALL_NAMES if n not in OTHER]   # the hand-read core layouts
+GENERATIVE = [n for n in NAMES if models.get_case(n).generative]
+TEXT = [n for n in NAMES if models.get_case(n).modality == "text"]
+VISION = [n for n in NAMES if models.get_case(n).modality == "vision"]
 SWIN = [c.name for c in models.cases() if c.family in ("swin", "timm-swin")]
 
 EXPECTED_NAMES = sorted([
@@ -28,6 +30,9 @@ EXPECTED_NAMES = sorted([
     # decoders beyond the core
     "gpt2", "gpt-neox", "opt", "falcon", "falcon-mqa", "falcon-mha", "mistral", "mixtral", "gemma",
     "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "cohere-qknorm", "stablelm", "stablelm-qknorm",
+    # encoders, vision, multimodal, seq2seq, more timm
+    "roberta", "electra", "distilbert", "albert", "deberta-v2", "modernbert", "dinov2", "beit", "clip",
+    "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait",
 ])
 CAUSAL_FAMILIES = {"llama", "phi", "phi3", "qwen2", "qwen3", "gpt2", "gpt-neox", "opt", "falcon", "mistral",
                    "mixtral", "gemma", "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
@@ -143,10 +148,10 @@ def _forward(case, model, inputs):
 
 
 def test_case_names_and_order():
-    assert NAMES == EXPECTED_NAMES
-    assert [c.name for c in models.cases()] == NAMES
-    assert models.case_names() == NAMES  # deterministic
-    assert all(models.get_case(n).name == n for n in NAMES)
+    assert ALL_NAMES == EXPECTED_NAMES
+    assert [c.name for c in models.cases()] == ALL_NAMES
+    assert models.case_names() == ALL_NAMES  # deterministic
+    assert all(models.get_case(n).name == n for n in ALL_NAMES)
 
 
 def test_get_case_unknown_lists_names():
@@ -512,3 +517,76 @@ def test_generate_left_padded(name, backend):
                            max_new_tokens=3, do_sample=False)
     n = min(alone.shape[1] - int(real.sum()), out.shape[1] - 7)
     assert torch.equal(out[-1, 7:7 + n], alone[0, int(real.sum()):int(real.sum()) + n])
+
+
+# ------------------------------------------ encoders, vision, multimodal, seq2seq (generic)
+
+# Attention modules by class name, read directly from the weights: (q, k, v, o) attribute paths
+# or ("qkv", o) for fused rows [q | k | v]. Independent of headprune's descriptions.
+_OTHER_READERS = {
+    "RobertaSelfAttention": ("query", "key", "value", None),
+    "ElectraSelfAttention": ("query", "key", "value", None),
+    "DistilBertSelfAttention": ("q_lin", "k_lin", "v_lin", "out_lin"),
+    "AlbertAttention": ("query", "key", "value", "dense"),
+    "DisentangledSelfAttention": ("query_proj", "key_proj", "value_proj", None),
+    "ModernBertAttention": ("Wqkv", "Wo"),
+    "Dinov2Attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "BeitAttention": ("q_proj", "k_proj", "v_proj", "o_proj"),
+    "CLIPAttention": ("q_proj", "k_proj", "v_proj", "out_proj"),
+    "SiglipAttention": ("q_proj", "k_proj", "v_proj", "out_proj"),
+    "WhisperAttention": ("q_proj", "k_proj", "v_proj", "out_proj"),
+    "T5Attention": ("q", "k", "v", "o"),
+    "EvaAttention": ("qkv", "proj"),
+    "Attention": ("qkv", "proj"),  # timm beit
+    "ClassAttn": ("q", "k", "v", "proj"),
+}
+
+
+def _other_blocks(model):
+    out = []
+    for _, mod in model.named_modules():  # a shared module (ALBERT) is listed once
+        paths = _OTHER_READERS.get(type(mod).__name__)
+        if paths is None:
+            continue
+        if len(paths) == 2:
+            rows = getattr(mod, paths[0]).out_features
+            assert rows % 3 == 0
+            out.append(dict(q=rows // 3, k=rows // 3, v=rows // 3, o=getattr(mod, paths[1]).in_features))
+        else:
+            q, k, v, o = (getattr(mod, p) if p else None for p in paths)
+            out.append(dict(q=q.out_features, k=k.out_features, v=v.out_features,
+                            o=o.in_features if o is not None else q.out_features))
+    return out
+
+
+@pytest.mark.parametrize("name", OTHER)
+def test_other_metadata_matches_weights(name):
+    c = models.get_case(name)
+    m = models.build(c)
+    blocks = _other_blocks(m)
+    assert len(blocks) == c.num_layers
+    for b, h, kv in zip(blocks, c.num_heads, c.num_kv_heads):
+        assert (b["q"], b["k"], b["v"], b["o"]) == (h * c.head_dim, kv * c.head_dim, kv * c.head_dim,
+                                                    h * c.head_dim), b
+    assert sum(p.numel() for p in m.parameters()) < 200_000
+    for t in c.tied:
+        assert all(c.num_heads[i] == c.num_heads[t[0]] for i in t)
+
+
+@pytest.mark.parametrize("name", OTHER)
+def test_other_build_backends_and_inputs(name):
+    c = models.get_case(name)
+    assert c.modality in registry.MODALITIES and c.tags <= registry.TAGS
+    a, b = models.build(c), models.build(c)
+    assert a is not b and not a.training
+    x, y = c.make_inputs(seed=3), c.make_inputs(seed=3)
+    assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    outs = [_forward(c, models.build(c, backend), x) for backend in models.available_backends(c)]
+    assert outs and all(torch.isfinite(o).all() for o in outs)
+    for o in outs[1:]:
+        assert (o - outs[0]).abs().max().item() <= 1e-5  # eager and sdpa agree
+    if c.generative:
+        enc = {k: v for k, v in x.items() if not k.startswith("decoder_")}
+        with torch.no_grad():
+            out = models.build(c).generate(**enc, max_new_tokens=3, do_sample=False)
+        assert out.shape[0] == 2

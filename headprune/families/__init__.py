@@ -1,8 +1,10 @@
 """Declarative descriptions of every attention layout headprune understands."""
 from __future__ import annotations
 
+import re
+
 from . import hf, hf_decoders, hf_other, timm
-from .spec import Attr, ConfigField, Family, PerHead, Requires, Rope
+from .spec import Aligned, Attr, ConfigField, Family, PerHead, Requires, Rope
 
 FAMILIES: tuple[Family, ...] = hf.FAMILIES + hf_decoders.FAMILIES + hf_other.FAMILIES + timm.FAMILIES
 
@@ -28,11 +30,16 @@ def candidates(module) -> list[Family]:
     return []
 
 
-def fits(family: Family, module) -> bool:
-    """Every projection, head-width attribute and mirrored attribute the description names exists."""
+def fits(family: Family, module, name: str = "") -> bool:
+    """The module sits where the description applies and has every projection, head-width
+    attribute, mirrored attribute and required part the description names."""
     from ..blocks import is_projection, resolve
 
-    if _unmet(family, module):
+    if family.where is not None and not re.search(family.where, name):
+        return False
+    if family.refuse is not None:
+        return True
+    if _unmet(family, module) or any(resolve(module, p) is None for p in family.parts):
         return False
     for path in (family.q, family.k, family.v, family.qkv, family.o):
         if path is not None and not is_projection(resolve(module, path), family.transposed):
@@ -56,14 +63,14 @@ def _unmet(family: Family, module) -> list[str]:
     return out
 
 
-def family_of(module) -> Family | None:
+def family_of(module, name: str = "") -> Family | None:
     """The description that fits this module, or None if its class is not described at all.
 
     Raises LookupError when the class is described but none of its layouts fits: the model
     comes from a release whose layout nobody has described yet."""
     fams = candidates(module)
     for fam in fams:
-        if fits(fam, module):
+        if fits(fam, module, name):
             return fam
     if fams:
         unmet = [u for fam in fams for u in _unmet(fam, module)]
@@ -79,4 +86,5 @@ def by_name(name: str) -> Family:
     raise KeyError(f"unknown family {name!r}; known: {[f.name for f in FAMILIES]}")
 
 
-__all__ = ["Attr", "ConfigField", "Family", "PerHead", "Requires", "Rope", "FAMILIES", "family_of", "by_name", "qualified_name"]
+__all__ = ["Aligned", "Attr", "ConfigField", "Family", "PerHead", "Requires", "Rope", "FAMILIES", "family_of", "by_name",
+           "qualified_name"]

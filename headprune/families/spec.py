@@ -155,6 +155,23 @@ class PerHead:
 
 
 @dataclass(frozen=True)
+class Aligned:
+    """A tensor laid out like one projection's rows: one entry per (head, dim) of ``role``.
+
+    A linear has its rows (and bias) sliced, a parameter or buffer its first dim. ``fold``:
+    it is a query (DeBERTa's ``pos_query_proj``, timm's ``q_bias``), so it takes the softmax
+    scale fold with q when head_dim shrinks.
+    """
+
+    path: str
+    role: str
+    fold: bool = False
+
+    def __post_init__(self):
+        assert self.role in ("q", "k", "v"), self.role
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     classes: tuple[str, ...]          # qualified class names of the attention module
@@ -176,6 +193,23 @@ class Family:
     rope: Rope | None = None
     requires: tuple[Requires, ...] = ()  # conditions on the module for this layout (Falcon's variants)
     stage_pattern: str | None = None  # regex with one group: the stage index in the module name
+    aligned: tuple[Aligned, ...] = ()  # tensors laid out like q, k or v rows (EVA q_bias, DeBERTa pos_key_proj)
+    # Where the description applies: a regex the module's name must match (Whisper's encoder and
+    # decoder share a class but not a config field), and ``parts``: paths that must exist for it to fit.
+    where: str | None = None
+    parts: tuple[str, ...] = ()
+    # False where the softmax scale does not follow head_dim (T5 has none): no fold when it shrinks.
+    scale_follows_head_dim: bool = True
+    # Blocks whose names give the same groups for this regex must keep the same heads: they share
+    # one per-head table (T5's relative attention bias lives in block 0 and serves its whole stack).
+    tie: str | None = None
+    # Known attention that headprune will not prune, and why (mixing across heads, a module whose
+    # forward cannot run with fewer heads). Discovery reports it; requests never touch it.
+    refuse: str | None = None
+    # Source rewrites of the module's forward, applied as a subclass when the block is first
+    # pruned: timm reshapes with the input width C, which no longer equals heads * head_dim.
+    forward_rewrites: tuple[tuple[str, str], ...] = ()
+    fixed_head_dim: str | None = None  # why head_dim cannot shrink (heads mode still works)
     notes: str = ""
 
     def __post_init__(self):

@@ -1,7 +1,7 @@
 """timm 1.0.x attention layouts: fused ``qkv`` with rows [q | k | v]."""
 from __future__ import annotations
 
-from .spec import Attr, Family
+from .spec import Aligned, Attr, Family
 
 TIMM_ATTENTION = Family(
     name="timm-attention",
@@ -29,4 +29,54 @@ TIMM_SWIN = Family(
     stage_pattern=r"layers\.(\d+)\.",
 )
 
-FAMILIES = (TIMM_ATTENTION, TIMM_SWIN)
+# EVA and BEiT reshape the attention output with the input width C, which is no longer
+# heads * head_dim after pruning: their forward is rewritten to reshape with -1.
+_OUTPUT_RESHAPE = (("x.transpose(1, 2).reshape(B, N, C)", "x.transpose(1, 2).reshape(B, N, -1)"),)
+_QKV_BIASES = (Aligned("q_bias", "q", fold=True), Aligned("k_bias", "k"), Aligned("v_bias", "v"))
+
+TIMM_EVA = Family(
+    name="timm-eva",
+    classes=("timm.models.eva.EvaAttention",),
+    qkv="qkv", o="proj",
+    head_dim_attr="head_dim",
+    qk_norms=("q_norm", "k_norm"),
+    width_norm="norm",
+    aligned=_QKV_BIASES,
+    attrs=(Attr("num_heads", "heads"), Attr("head_dim", "head_dim"), Attr("scale", "scaling")),
+    forward_rewrites=_OUTPUT_RESHAPE,
+    fixed_head_dim=("timm's EVA RoPE rotates interleaved pairs (2i, 2i+1) with the first half of each head "
+                    "on rows and the second on columns, from one model-level table; shrinking head_dim "
+                    "is not described"),
+    notes="q_bias, v_bias (parameters) and k_bias (a zero buffer) are laid out like the q, k, v rows.",
+)
+
+TIMM_BEIT = Family(
+    name="timm-beit",
+    classes=("timm.models.beit.Attention",),
+    qkv="qkv", o="proj",
+    per_head=("relative_position_bias_table",),
+    parts=("relative_position_bias_table",),  # the shared model-level table is not described
+    aligned=_QKV_BIASES,
+    attrs=(Attr("num_heads", "heads"), Attr("scale", "scaling")),
+    forward_rewrites=_OUTPUT_RESHAPE,
+    notes="Per-block relative-position bias table, one column per head.",
+)
+
+TIMM_CAIT_TALKING_HEADS = Family(
+    name="timm-cait-talking-heads",
+    classes=("timm.models.cait.TalkingHeadAttn",),
+    o="proj",
+    refuse=("talking heads: proj_l and proj_w mix all heads before and after the softmax, so a head is "
+            "not a unit; q/k, softmax channels and v are three head axes the stock forward ties to one count"),
+)
+
+TIMM_CAIT_CLASS_ATTN = Family(
+    name="timm-cait-class-attn",
+    classes=("timm.models.cait.ClassAttn",),
+    q="q", k="k", v="v", o="proj",
+    attrs=(Attr("num_heads", "heads"), Attr("scale", "scaling")),
+    forward_rewrites=(("C // self.num_heads", "-1"), ("reshape(B, 1, C)", "reshape(B, 1, -1)")),
+    notes="Class attention (the CLS token attends to all tokens); its heads are independent.",
+)
+
+FAMILIES = (TIMM_ATTENTION, TIMM_SWIN, TIMM_EVA, TIMM_BEIT, TIMM_CAIT_TALKING_HEADS, TIMM_CAIT_CLASS_ATTN)

@@ -145,7 +145,7 @@ def deviation(case: Case, got: torch.Tensor, want: torch.Tensor, inputs) -> tupl
     attend to nothing, so they hold garbage in both."""
     diff, scale = (got.float() - want.float()).abs(), want.float().abs()
     mask = inputs.get("attention_mask")
-    if mask is not None and diff.dim() == 3 and case.generative:
+    if mask is not None and diff.dim() == 3 and case.generative and case.modality == "text":
         diff, scale = diff[mask.bool()], scale[mask.bool()]
     if not diff.numel():
         return 0.0, 0.0

@@ -34,8 +34,9 @@ def dims_oracle(original: nn.Module, removed: Mapping[int, tuple[int, ...]]) -> 
             dims = sorted(removed.get(block.layer, ()))
             if not dims:
                 continue
-            for located in block.qkv_rows().values():
+            for role, located in block.qkv_rows().items():
                 _zero_rows(located, [r for h in range(located.heads) for r in located.of(h, dims)])
+                _zero_aligned(block, role, [h * located.head_dim + i for h in range(located.heads) for i in dims])
     return model
 
 
@@ -45,9 +46,20 @@ def _zero_rows(located, rows: list[int]) -> None:
         located.lin.bias[rows] = 0
 
 
-def _zero_head_rows(rows, role: str, head: int, d: int, keep) -> None:
+def _zero_aligned(block, role: str, entries: list[int]) -> None:
+    """Zero the same (head, dim) entries of tensors laid out like ``role``'s rows (timm's q_bias,
+    DeBERTa's pos_key_proj)."""
+    for weight_, bias in block.aligned_rows(role):
+        weight_[entries] = 0
+        if bias is not None:
+            bias[entries] = 0
+
+
+def _zero_head_rows(block, rows, role: str, head: int, d: int, keep) -> None:
     """Zero the rows of ``head`` in projection ``role`` whose dim is not in ``keep``."""
-    _zero_rows(rows[role], rows[role].of(head, [i for i in range(d) if i not in keep]))
+    drop = [i for i in range(d) if i not in keep]
+    _zero_rows(rows[role], rows[role].of(head, drop))
+    _zero_aligned(block, role, [head * d + i for i in drop])
 
 
 def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
@@ -70,9 +82,9 @@ def survivors_oracle(original: nn.Module, survivors) -> nn.Module:
                     raise CheckFailure(f"layer {s.layer}: pruned head {j} keeps q dims {q_src.dims} but its kv "
                                        f"head keeps k dims {None if kv is None else kv.dims}; no zeroing "
                                        "oracle computes that")
-                _zero_head_rows(rows, "q", q_src.head, d, set(q_src.dims))
+                _zero_head_rows(block, rows, "q", q_src.head, d, set(q_src.dims))
             for k_src in s.k:
-                _zero_head_rows(rows, "k", k_src.head, d, set(k_src.dims))
+                _zero_head_rows(block, rows, "k", k_src.head, d, set(k_src.dims))
             for v_src in s.v:
-                _zero_head_rows(rows, "v", v_src.head, d, set(v_src.dims))
+                _zero_head_rows(block, rows, "v", v_src.head, d, set(v_src.dims))
     return model

@@ -98,6 +98,11 @@ def _block_params(block, h: int, kv: int, d: int) -> int:
     if (wn := block.width_norm()) is not None:
         for p in wn.parameters(recurse=False):
             factors[id(p)] = (p, h * d / (h0 * d0))
+    for spec, _, part in block.aligned():  # laid out like q or k/v rows (buffers are not counted)
+        ratio = h * d / (h0 * d0) if spec.role == "q" else kv * d / (kv0 * d0)
+        for p in ([part.weight, part.bias] if isinstance(part, torch.nn.Linear) else [part]):
+            if isinstance(p, torch.nn.Parameter):
+                factors[id(p)] = (p, ratio)
     total += sum(round(p.numel() * f) for p, f in factors.values())
     for _, lin in block.o_aligned():
         total += h * d * (lin.in_features + (lin.bias is not None))

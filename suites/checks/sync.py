@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import headprune
-from headprune.blocks import resolve
+from headprune.blocks import config_of, resolve
 from headprune.surgery import rotary_tables
 
 from .base import Trial, check, fail_unless
@@ -44,12 +44,13 @@ def check_attribute_sync(trial: Trial) -> None:
             got = _read(block.module.config, field)
             fail_unless(got == want[field.value], f"{where}: its config.{field.name} = {got}, the weights say "
                         f"{want[field.value]}")
+        config = config_of(pruned, block)  # the config this block's tower reads
         for field in block.family.config_fields:
-            key = (field, block.stage if field.per_stage else None)
-            fields.setdefault(key, set()).add(want[field.value])
-    config = getattr(pruned, "config", None)
-    for (field, stage), values in sorted(fields.items(), key=lambda kv: (kv[0][0].name, kv[0][1] or 0)):
-        if len(values) != 1 or config is None:
+            if config is not None:
+                key = (id(config), field, block.stage if field.per_stage else None)
+                fields.setdefault(key, (config, set()))[1].add(want[field.value])
+    for (_, field, stage), (config, values) in sorted(fields.items(), key=lambda kv: (kv[0][1].name, kv[0][2] or 0)):
+        if len(values) != 1:
             continue  # layers differ: no single config value can describe them
         got = _read(config, field)
         if stage is not None:
@@ -57,6 +58,7 @@ def check_attribute_sync(trial: Trial) -> None:
         want = values.pop()
         label = f"config.{field.name}" + (f"[{stage}]" if stage is not None else "")
         fail_unless(got == want, f"{label} = {got}, but every block has {want}")
+    _check_composite_top_level(trial.original, pruned, {id(c) for _, (c, _) in fields.items()})
     rope = [(o, s) for o, s in zip(originals, trial.survivors) if o.rotary_dim is not None]
     if rope:
         half = _expected(*rope[0])["rotary_dim"] // 2
@@ -64,3 +66,16 @@ def check_attribute_sync(trial: Trial) -> None:
             inv = getattr(module, name)
             fail_unless(inv.shape[-1] == half, f"{type(module).__name__}.{name} has {inv.shape[-1]} "
                         f"frequencies, the kept rotary dims need {half}")
+
+
+def _check_composite_top_level(original, pruned, routed: set[int]) -> None:
+    """A composite's own config (LLaVA's, CLIP's), read by no block, gains or changes no field of
+    its own: each tower's counts belong in the sub-config it reads."""
+    config = getattr(pruned, "config", None)
+    if config is None or id(config) in routed or not hasattr(config, "to_dict"):
+        return
+    before, after = original.config.to_dict(), config.to_dict()
+    own = sorted(k for k in set(before) | set(after)
+                 if not isinstance(before.get(k, after.get(k)), dict) and before.get(k) != after.get(k))
+    fail_unless(not own, f"the composite config {type(config).__name__} changed its own fields {own}; "
+                "tower counts belong in the sub-config each tower reads")

@@ -24,8 +24,11 @@ def layer_head_removal(draw, heads: int, kv_heads: int) -> tuple[int, ...]:
 
 
 def head_removals(case: Case):
+    from suites.scenarios import tie
+
     return st.fixed_dictionaries({
-        layer: layer_head_removal(h, kv) for layer, (h, kv) in enumerate(zip(case.num_heads, case.num_kv_heads))})
+        layer: layer_head_removal(h, kv) for layer, (h, kv) in enumerate(zip(case.num_heads, case.num_kv_heads))
+    }).map(lambda removal: tie(case, removal))
 
 
 @st.composite
@@ -55,7 +58,7 @@ def unequal_gqa_split(draw, case: Case):
 
 def inputs(case: Case):
     """Keyword arguments for ``case.make_inputs``: batch, length, padding, seed."""
-    if case.modality == "vision":
+    if case.modality in ("vision", "speech"):
         return st.fixed_dictionaries({"batch": st.integers(1, 3), "seed": st.integers(0, 2**16)})
     return st.integers(2, 8).flatmap(lambda n: st.fixed_dictionaries({
         "batch": st.integers(1, 3), "seq_len": st.just(n), "pad": st.integers(0, n - 1),

@@ -28,7 +28,7 @@ STRUCTURE_CHECKS = ("check_shapes", "check_gqa_pairing", "check_request_honoured
 
 
 def _require(pruner, case, mode):
-    if (why := unsupported(pruner, case, Scenario(mode, "explicit"))):
+    if (why := case.refusal(mode) or unsupported(pruner, case, Scenario(mode, "explicit"))):
         pytest.skip(why)
 
 
