@@ -21,6 +21,7 @@ import models
 from headprune.api import RECORD_ATTR
 from headprune.families import family_of
 
+TOL = 1e-5
 
 # -- requests --------------------------------------------------------------------------
 # Explicit, non-uniform, legal requests (original numbering). GQA cases remove a whole
@@ -76,7 +77,6 @@ ROPE = [c.name for c in _CORE if "rope" in c.tags]
 GQA = [c.name for c in _CORE if "gqa" in c.tags and "mqa" not in c.tags]
 TIMM = [c.name for c in _CORE if c.source == "timm"]
 HF = [c.name for c in _CORE if c.source == "hf"]
-TOL = 1e-5
 
 
 def case(name):

@@ -34,7 +34,7 @@ def test_every_description_has_a_zoo_case():
 
 def test_modes_refused_by_design_are_refused_untouched():
     for case in models.cases():
-        for mode, reason in case.refused:
+        for mode, _reason in case.refused:
             model = models.build(case)
             before = {k: v.clone() for k, v in model.state_dict().items()}
             with pytest.raises(headprune.PruningError) as err:

@@ -76,8 +76,8 @@ def _blocks_unchecked(model):
     """Attention blocks without the layout check (a stale head_dim makes it fail)."""
     from headprune.families import family_of
     for name, module in model.named_modules():
-        fam = family_of(module)
-        if fam is not None:
+        fam = family_of(module, name)
+        if fam is not None and fam.refuse is None:
             yield headprune.AttentionBlock(0, name, module, fam)
 
 
@@ -281,12 +281,13 @@ class OColsByPosition(Mutant):
 
 class SwinTableByPosition(Mutant):
     """Slices the Swin relative-position bias table by position (its first H' columns) instead
-    of the kept heads: shapes agree, so nothing raises (§2 per-head extras)."""
+    of the kept heads: shapes agree, so nothing raises (§2 per-head extras). The same trap in
+    BEiT's per-layer tables and T5's relative attention bias (block 0 of each stack)."""
 
     name = "swin_table_by_position"
     trap = "relative_position_bias_table[:, :H'] instead of [:, kept heads]"
     caught_by = frozenset({EXACT})
-    where = (("timm-swin", "heads"), ("swin", "heads"))
+    where = (("timm-swin", "heads"), ("swin", "heads"), ("beit", "heads"), ("timm-beit", "heads"), ("t5", "heads"))
 
     def prune(self, model, request):
         _positional(model, request, lambda b: [(spec.path, t.dim() - 1, t) for spec, t in b.per_head_params()
@@ -309,6 +310,59 @@ class QkvBiasByPosition(Mutant):
             return [(f"{p}.bias", 0, resolve(b.module, p).bias) for p in paths
                     if resolve(b.module, p).bias is not None]
         _positional(model, request, biases)
+
+
+class AlignedRowsByPosition(Mutant):
+    """Slices q/k/v by the kept heads but the tensors laid out like their rows by position:
+    EVA's separate q_bias/v_bias, DeBERTa's pos_key_proj/pos_query_proj (c2p/p2c projections)."""
+
+    name = "aligned_rows_by_position"
+    trap = "q_bias[:rows] / pos_key_proj.weight[:rows] instead of the kept heads' (and dims') rows"
+    caught_by = frozenset({EXACT})
+    where = (("timm-eva", "heads"), ("deberta-v2", "heads"), ("deberta-v2", "head_dims"))
+
+    def prune(self, model, request):
+        def aligned(b):
+            out = []
+            for spec, _, part in b.aligned():
+                if isinstance(part, nn.Linear):
+                    out.append((spec.path + ".weight", 0, part.weight))
+                elif isinstance(part, nn.Parameter):
+                    out.append((spec.path, 0, part))
+            return out
+        _positional(model, request, aligned)
+
+
+class CrossAttentionSkipped(Mutant):
+    """Prunes self-attention but leaves cross-attention as it was (it is found under another
+    name: Whisper's ``encoder_attn``, T5's ``EncDecAttention``)."""
+
+    name = "cross_attention_skipped"
+    trap = "only self-attention modules are found; decoder cross-attention keeps every head"
+    caught_by = frozenset({"check_request_honoured"})
+    where = (("whisper", "heads"), ("t5", "heads"), ("whisper", "head_dims"))
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        layers = tuple(
+            dataclasses.replace(lp, keep_heads=tuple(range(b.num_heads)), keep_kv_heads=tuple(range(b.num_kv_heads)),
+                                keep_dims=tuple(range(b.head_dim)))
+            if ("encoder_attn" in b.name or "EncDecAttention" in b.name) else lp
+            for b, lp in zip(blocks, plan.layers))
+        apply_plan(model, dataclasses.replace(plan, layers=layers), blocks)
+
+
+class StaleNumHeads(Mutant):
+    """Leaves ``num_heads`` at its old value where the module views k/v with it (Whisper): the
+    forward raises, or with some shapes re-cuts the channels."""
+
+    name = "stale_num_heads"
+    trap = "Whisper-style attention views k/v as (B, -1, num_heads, d): num_heads left at H"
+    caught_by = frozenset({"check_attribute_sync", EXACT})
+    where = (("whisper", "heads"),)
+
+    def prune(self, model, request):
+        prune_leaving_stale(model, request, "num_heads")
 
 
 # -- attribute and config sync --------------------------------------------------------------
@@ -335,6 +389,24 @@ class ConfigNotSynced(Mutant):
                 setattr(config, n, saved[n])
             elif hasattr(config, n):
                 delattr(config, n)
+
+
+class CompositeTopLevelConfig(Mutant):
+    """Writes the new head counts as top-level fields of a composite config (CLIP, LLaVA) and leaves
+    each tower's sub-config stale, as a sync that only knows ``model.config`` does (issue 9)."""
+
+    name = "composite_top_level_config"
+    trap = "config.num_attention_heads added to CLIPConfig/LlavaConfig; text_config/vision_config stale"
+    caught_by = frozenset({"check_attribute_sync"})
+    where = (("clip", "heads-ratio"),)
+
+    def prune(self, model, request):
+        subs = [model.config.text_config, model.config.vision_config]
+        before = [sub.num_attention_heads for sub in subs]
+        reference_prune(model, request)
+        model.config.num_attention_heads = headprune.attention_blocks(model)[0].num_heads
+        for sub, heads in zip(subs, before):
+            sub.num_attention_heads = heads
 
 
 class Phi3SharedConfig(Mutant):
