@@ -68,6 +68,8 @@ def table() -> str:
     for fam in FAMILIES:
         cases = ", ".join(f"`{c}`" for c in used.get(fam.name, [])) or "(other releases: `tox -e tf457`)"
         traps = fam.refuse or fam.notes or "—"
+        for req in fam.requires:  # a variant that does not meet them is refused, naming the condition
+            traps += f" Needs `{req.path}` = {req.value!r}" + (f": {req.why}." if req.why else ".")
         classes = ", ".join(f"`{_short(c)}`" for c in fam.classes)
         if fam.where:
             classes += f" under `{fam.where.replace('|', '/')}`"
