@@ -6,22 +6,36 @@ A pruner is any object with::
     version: str
     capabilities: Capabilities
     expected_failures: Mapping[str, str]   # optional: check name or test id pattern -> reason
-    def prune(self, model, request: PruneRequest) -> None      # in place
+    def prune(self, model, request: PruneRequest) -> None      # in place; may raise Unsupported
     def save(self, model, directory) -> None                    # only if capabilities.save_load
     def load(self, directory, fresh_model) -> nn.Module         # only if capabilities.save_load
 
 Register it under the entry-point group ``headprune.pruners`` or pass ``module:attribute``
 to ``pytest suites/ --pruner``. The attribute may be the pruner or a zero-argument factory.
+
+The suite fills ``PruneRequest.example_inputs`` (one small batch, for pruners that trace the
+model) and ``PruneRequest.calibration`` (a larger batch, for data-driven importance) with
+keyword inputs of the model (``model(**example_inputs)``). A pruner that cannot carry out one
+particular request raises :class:`Unsupported`; the suite reports that as its own outcome
+("unsupported"), apart from failures. Declare whole families or modes you never support in
+``capabilities`` instead.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
 ALL_FAMILIES = None  # Capabilities.families default: every zoo family, including ones added later
+
+
+class Unsupported(Exception):
+    """Raised by a pruner to answer one request "unsupported" (the message says why).
+
+    Not a ValueError: it does not say the request is wrong, only that this pruner cannot do it.
+    """
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,9 @@ class PruneRequest:
     ratio: float | None = None
     gqa: str = "equal"                                    # ratio mode in GQA models: "equal" | "groups"
     allow_inexact: bool = False
+    # Filled by the suite for every call (not part of what is asked, so not compared or shown):
+    example_inputs: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    calibration: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         sel = (f"ratio={self.ratio}" if self.ratio is not None

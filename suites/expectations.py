@@ -1,14 +1,39 @@
 """Expected failures a pruner declares (like array-api-tests' xfails files).
 
 Sources: the pruner's ``expected_failures`` mapping and ``--xfails-file`` (one
-``pattern  # reason`` per line). A pattern is an fnmatch glob over a test's id
-(``llama-gqa-heads-check_generate``) or its check name (``check_generate``).
+``pattern  # reason`` per line). A pattern is either
+
+* one fnmatch glob over a test's id (``llama-gqa-heads-check_generate``, ``phi3*-check_save_load``)
+  or its check name (``check_generate``), or
+* ``field=glob`` terms separated by spaces, all of which must match, over the fields ``case``,
+  ``family``, ``scenario``, ``mode``, ``check`` and ``id``:
+  ``family=phi3 scenario=head_dims* check=check_generate``.
 """
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
+
+FIELDS = ("case", "family", "scenario", "mode", "check", "id")
+
+
+class BadPattern(ValueError):
+    pass
+
+
+def parse(pattern: str) -> tuple[tuple[str, str], ...] | None:
+    """``field=glob`` terms of a pattern (None: a plain glob over the id or the check name)."""
+    if "=" not in pattern:
+        return None
+    terms = []
+    for term in pattern.split():
+        field, sep, glob = term.partition("=")
+        if not sep or field not in FIELDS or not glob:
+            raise BadPattern(f"expected-failure pattern {pattern!r}: {term!r} is not field=glob "
+                             f"with a field among {FIELDS}")
+        terms.append((field, glob))
+    return tuple(terms)
 
 
 @dataclass(frozen=True)
@@ -17,8 +42,15 @@ class Expectation:
     reason: str
     source: str
 
-    def matches(self, test_id: str, check_name: str) -> bool:
-        return fnmatch.fnmatchcase(test_id, self.pattern) or fnmatch.fnmatchcase(check_name, self.pattern)
+    def __post_init__(self):
+        parse(self.pattern)  # refuse a malformed pattern when it is declared, not when it fails to match
+
+    def matches(self, fields: dict) -> bool:
+        """``fields``: the test's ``id``, ``check``, ``case``, ``family``, ``scenario`` and ``mode``."""
+        terms = parse(self.pattern)
+        if terms is None:
+            return any(fnmatch.fnmatchcase(str(fields.get(k) or ""), self.pattern) for k in ("id", "check"))
+        return all(fnmatch.fnmatchcase(str(fields.get(k) or ""), glob) for k, glob in terms)
 
 
 def from_pruner(pruner) -> list[Expectation]:
@@ -36,5 +68,5 @@ def from_file(path: str | Path) -> list[Expectation]:
     return out
 
 
-def first_match(expectations, test_id: str, check_name: str) -> Expectation | None:
-    return next((e for e in expectations if e.matches(test_id, check_name)), None)
+def first_match(expectations, fields: dict) -> Expectation | None:
+    return next((e for e in expectations if e.matches(fields)), None)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from headprune import discovery
+from headprune.contract import Unsupported
 
 from . import expectations
-from .results import ResultsSink, package_versions
+from .checks import guard
+from .results import OUTCOMES, UNSUPPORTED_PREFIX, ResultsSink, package_versions
 
 MARKERS = {
     "conformance": "a conformance check of the pruner under test (case x scenario x check)",
@@ -52,7 +55,13 @@ def pytest_addoption(parser):
     group.addoption("--results", default=DEFAULT_RESULTS,
                     help=f"JSON-lines results file ('' to disable; default {DEFAULT_RESULTS})")
     group.addoption("--xfails-file", default=None,
-                    help="file of expected failures: one 'pattern  # reason' per line")
+                    help="file of expected failures: one 'pattern  # reason' per line (see suites/expectations.py)")
+    group.addoption("--pruner-timeout", type=float, default=guard.DEFAULT_TIMEOUT_S,
+                    help="seconds a single pruner call (prune/save/load) may take before its test fails "
+                         f"with 'timed out after N s' (0: no limit; default {guard.DEFAULT_TIMEOUT_S:g})")
+    group.addoption("--property-budget", type=float, default=guard.DEFAULT_PROPERTY_BUDGET_S,
+                    help="seconds of pruner calls one property test may spend, shrinking included "
+                         f"(0: no limit; default {guard.DEFAULT_PROPERTY_BUDGET_S:g})")
 
 
 def pytest_configure(config):
@@ -67,16 +76,21 @@ def pytest_configure(config):
     except discovery.PrunerNotFound as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PRUNER_KEY] = pruner
-    expected = expectations.from_pruner(pruner)
-    if config.getoption("--xfails-file"):
-        expected += expectations.from_file(config.getoption("--xfails-file"))
+    guard.timeout_s = config.getoption("--pruner-timeout")
+    try:
+        expected = expectations.from_pruner(pruner)
+        if config.getoption("--xfails-file"):
+            expected += expectations.from_file(config.getoption("--xfails-file"))
+    except expectations.BadPattern as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[EXPECT_KEY] = expected
     if (n := config.getoption("--max-examples")) is not None:
         settings.register_profile("cli", settings(settings.default, max_examples=n))
         settings.load_profile("cli")
-    results = config.getoption("--results")
-    if results and not hasattr(config, "workerinput"):  # the xdist controller (or a serial run) writes
-        config.stash[SINK_KEY] = ResultsSink(Path(results), pruner.name, str(pruner.version))
+    if not hasattr(config, "workerinput"):  # the xdist controller (or a serial run) collects the rows
+        results = config.getoption("--results")
+        config.stash[SINK_KEY] = ResultsSink(Path(results) if results else None, pruner.name, str(pruner.version),
+                                             pruner_spec=config.getoption("--pruner"), describe=describe_nodeid)
 
 
 def pytest_unconfigure(config):
@@ -113,6 +127,28 @@ def _describe(item) -> dict | None:
             "test_id": test_id}
 
 
+def describe_nodeid(nodeid: str) -> dict | None:
+    """case/family/scenario/check from a suite test's node id alone (for an xdist worker crash,
+    whose report carries no properties); None if it is not a suite test."""
+    import models
+
+    from .runner import matrix
+
+    name, _, param = nodeid.partition("[")
+    param = param.rstrip("]")
+    func = name.rsplit("::", 1)[-1]
+    if func == "test_conformance":
+        for case_name, scenario, check_name in matrix():
+            if "-".join((case_name, scenario, check_name)) == param:
+                case = models.get_case(case_name)
+                return {"case": case_name, "family": case.family, "scenario": scenario,
+                        "mode": scenario.split("-")[0], "check": check_name}
+    elif "suites/properties/" in name and param in models.case_names():
+        return {"case": param, "family": models.get_case(param).family, "scenario": "", "mode": None,
+                "check": func}
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     expected = config.stash[EXPECT_KEY]
     used = set()
@@ -120,9 +156,9 @@ def pytest_collection_modifyitems(config, items):
         meta = _describe(item)
         if meta is None:
             continue
-        test_id, check_name = meta.pop("test_id"), meta["check"]
+        fields = dict(meta, id=meta.pop("test_id"))
         item.user_properties.extend(meta.items())
-        exp = expectations.first_match(expected, test_id, check_name)
+        exp = expectations.first_match(expected, fields)
         if exp is None:
             continue
         used.add(exp)
@@ -149,6 +185,36 @@ class _SinkPlugin:
 
     def pytest_runtest_logreport(self, report):
         self.sink.record(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A pruner's ``Unsupported`` answer becomes a skip ("unsupported: ..."); property tests run
+    under their time budget (see suites/checks/guard.py)."""
+    budget = item.config.getoption("--property-budget") if item.get_closest_marker("property") else 0
+    try:
+        with guard.property_budget(budget):
+            return (yield)
+    except Unsupported as exc:
+        pytest.skip(f"{UNSUPPORTED_PREFIX}{exc}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Counts per outcome, and failures per check, of the pruner's results in this run."""
+    sink = config.stash.get(SINK_KEY, None)
+    if sink is None or not sink.rows:
+        return
+    pruner = config.stash[PRUNER_KEY]
+    counts = sink.counts()
+    tr = terminalreporter
+    tr.write_sep("=", f"headprune suite summary: {pruner.name} {pruner.version}")
+    tr.write_line(f"{len(sink.rows)} results: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]))
+    for outcome in ("failed", "timeout", "error", "unsupported"):
+        by_check = Counter(r["check"] for r in sink.rows if r["outcome"] == outcome)
+        if by_check:
+            tr.write_line(f"  {outcome} by check: " + ", ".join(f"{c} {n}" for c, n in by_check.most_common()))
+    if sink.path is not None:
+        tr.write_line(f"results: {sink.path}  (HTML: python -m reports.conformance {sink.path})")
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ import sys
 
 import models
 from headprune import discovery
+from headprune.contract import Unsupported
 
-from .checks import CHECKS, CheckFailure
+from .checks import CHECKS, CheckFailure, guard
 from .runner import run_check, trial, unsupported
 from .scenarios import scenario_by_id
 
@@ -34,6 +35,12 @@ def main(argv=None) -> int:
         run_check(pruner, args.case, args.scenario, args.check, pruner_spec=args.pruner)
     except CheckFailure as exc:
         print(f"FAILED: {exc}")
+        return 1
+    except Unsupported as exc:
+        print(f"UNSUPPORTED: {exc}")
+        return 0
+    except guard.PrunerTimeout as exc:
+        print(f"TIMEOUT: {exc}")
         return 1
     print("PASSED")
     return 0

@@ -3,6 +3,7 @@
 ``CHECKS`` maps each check name to its :class:`Check`; importing this package registers them.
 """
 from . import equivalence, lifecycle, structure, sync  # noqa: F401  (registration)
+from . import guard
 from .base import CHECKS, Check, CheckFailure, Trial
 
-__all__ = ["CHECKS", "Check", "CheckFailure", "Trial"]
+__all__ = ["CHECKS", "Check", "CheckFailure", "Trial", "guard"]

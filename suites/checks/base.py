@@ -6,6 +6,7 @@ No pytest here: checks run from pytest, from hypothesis, from the meta tests and
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,12 +15,16 @@ import torch
 from torch import nn
 
 import models
-from headprune.contract import PruneRequest
+from headprune.contract import PruneRequest, Unsupported
 from models import Case
+
+from . import guard
 
 
 class CheckFailure(AssertionError):
-    pass
+    def __init__(self, *args):
+        super().__init__(*args)
+        guard.note_failure(str(args[0]) if args else "")
 
 
 def fail_unless(condition: bool, message: str) -> None:
@@ -36,8 +41,8 @@ class Check:
     def __call__(self, trial: "Trial") -> None:
         try:
             self.func(trial)
-        except CheckFailure:
-            raise
+        except (CheckFailure, Unsupported):
+            raise  # Unsupported: the pruner declined this request, which is not a failure
         except Exception as exc:
             # The pruned model (or the pruner) broke while being checked: that is the verdict.
             raise CheckFailure(f"{type(exc).__name__} while checking: {exc}") from exc
@@ -72,12 +77,16 @@ class Trial:
         if self.original is None:
             self.original = models.build(self.case, "eager")
 
+    def run_pruner(self, model: nn.Module, request: PruneRequest) -> None:
+        """``pruner.prune(model, request)`` as the suite makes every call (inputs filled, deadline)."""
+        call_pruner(self.pruner, self.case, model, request)
+
     @cached_property
     def outcome(self) -> tuple[nn.Module | None, BaseException | None]:
         model = copy.deepcopy(self.original)
         try:
-            self.pruner.prune(model, self.request)
-        except Exception as exc:  # reported by every check that needs the pruned model
+            self.run_pruner(model, self.request)
+        except (Exception, guard.PrunerTimeout) as exc:  # reported by every check that needs the pruned model
             return None, exc
         return model, None
 
@@ -85,6 +94,8 @@ class Trial:
     def pruned(self) -> nn.Module:
         """The pruned model (shared by checks: use :meth:`fresh` before mutating it)."""
         model, exc = self.outcome
+        if isinstance(exc, (Unsupported, guard.PrunerTimeout)):
+            raise type(exc)(*exc.args)  # the same verdict for every check of this trial
         if exc is not None:
             raise CheckFailure(f"the pruner raised on {self.request.describe()}: "
                                f"{type(exc).__name__}: {exc}") from exc
@@ -111,6 +122,20 @@ class Trial:
             caps = self.pruner.capabilities
             return None if getattr(caps, need) else PRUNER_NEEDS[need]
         return static_unmet(need, self.case, self.request, self.inexact_reason)
+
+
+def suite_inputs(case: Case) -> dict:
+    """What the suite hands every pruner call: one example (tracing) and a calibration batch."""
+    return {"example_inputs": case.make_inputs(batch=1, pad=0, seed=11),
+            "calibration": case.make_inputs(batch=4, seed=12)}
+
+
+def call_pruner(pruner, case: Case, model: nn.Module, request: PruneRequest) -> None:
+    """Every prune call of the suite: example inputs and calibration filled in, under the deadline."""
+    if request.example_inputs is None:
+        request = dataclasses.replace(request, **suite_inputs(case))
+    with guard.deadline(f"{getattr(pruner, 'name', 'the pruner')}.prune on {case.name}"):
+        pruner.prune(model, request)
 
 
 PRUNER_NEEDS = {  # needs decided by the pruner's declared capabilities

@@ -9,7 +9,10 @@ import headprune
 import models
 
 from ..scenarios import bad_requests, empty_request
-from .base import CheckFailure, Trial, check, fail_unless, logits
+from headprune.contract import Unsupported
+
+from . import guard
+from .base import CheckFailure, Trial, call_pruner, check, fail_unless, logits
 
 
 def _attention_params(model):
@@ -78,7 +81,7 @@ def check_noop(trial: Trial) -> None:
     case, model = trial.case, trial.original_copy()
     before = _snapshot(model)
     want = logits(case, model, case.make_inputs(seed=4))
-    trial.pruner.prune(model, empty_request(trial.request.mode))
+    trial.run_pruner(model, empty_request(trial.request.mode))
     problem = _diff(before, _snapshot(model))
     fail_unless(problem is None, f"an empty request changed the model: {problem}")
     got = logits(case, model, case.make_inputs(seed=4))
@@ -94,7 +97,7 @@ def check_dtype_device(trial: Trial) -> None:
         if i % 2 == 0:
             p.requires_grad_(False)
             frozen.add(name)
-    trial.pruner.prune(model, trial.request)
+    trial.run_pruner(model, trial.request)
     for name, p in _attention_params(model):
         fail_unless(p.dtype == torch.float64, f"{name}.weight became {p.dtype} (model was float64)")
         fail_unless(p.requires_grad == (name not in frozen),
@@ -110,8 +113,11 @@ def check_save_load(trial: Trial) -> None:
     inputs = case.make_inputs(seed=5)
     want = logits(case, model, inputs)
     with tempfile.TemporaryDirectory() as tmp:
-        trial.pruner.save(model, tmp)
-        loaded = trial.pruner.load(tmp, models.build(case, "eager"))
+        with guard.deadline(f"{trial.pruner.name}.save"):
+            trial.pruner.save(model, tmp)
+        fresh = models.build(case, "eager")
+        with guard.deadline(f"{trial.pruner.name}.load"):
+            loaded = trial.pruner.load(tmp, fresh)
     loaded.eval()
     got = logits(case, loaded, inputs)
     fail_unless(got.shape == want.shape and torch.equal(got, want),
@@ -121,11 +127,18 @@ def check_save_load(trial: Trial) -> None:
     fail_unless(shapes == want_shapes, f"reloaded layout {shapes} != saved {want_shapes}")
 
 
-def refused_untouched(pruner, model, request, label: str) -> None:
-    """``request`` must raise a ValueError naming the layer and leave ``model`` bit-identical."""
+def refused_untouched(pruner, model, request, label: str, case=None) -> None:
+    """``request`` must raise a ValueError naming the layer and leave ``model`` bit-identical.
+    With ``case``, the call carries the case's example inputs like every other suite call."""
     before = _snapshot(model)
     try:
-        pruner.prune(model, request)
+        if case is None:
+            with guard.deadline(f"{getattr(pruner, 'name', 'the pruner')}.prune"):
+                pruner.prune(model, request)
+        else:
+            call_pruner(pruner, case, model, request)
+    except Unsupported:
+        raise
     except ValueError as exc:
         fail_unless("layer" in str(exc), f"{label}: the error does not name the layer: {exc}")
     except Exception as exc:
@@ -140,4 +153,4 @@ def refused_untouched(pruner, model, request, label: str) -> None:
 def check_bad_requests(trial: Trial) -> None:
     """Impossible requests raise a ValueError naming the layer, and leave the model bit-identical."""
     for label, request in bad_requests(trial.case, trial.request.mode):
-        refused_untouched(trial.pruner, trial.original_copy(), request, label)
+        refused_untouched(trial.pruner, trial.original_copy(), request, label, case=trial.case)
