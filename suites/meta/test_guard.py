@@ -64,12 +64,10 @@ def outside(tmp_path):
 @pytest.mark.slow
 def test_a_hanging_pruner_times_out_under_xdist_and_every_test_is_recorded(outside):
     results = outside / "r.jsonl"
-    start = time.monotonic()
     proc = _pytest(outside, "suites/conformance", "suites/properties", "--pruner", "odd_pruners:HANGING",
                    "--pruner-timeout", "1", "-n", "2", "--results", str(results),
                    "-k", "llama-heads-check_shapes or llama-heads-check_noop or llama-head_dims-check_dtype_device "
                          "or test_any_legal_head_subset_is_exact and llama and not gqa and not mqa")
-    took = time.monotonic() - start
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "INTERNALERROR" not in out
@@ -79,7 +77,9 @@ def test_a_hanging_pruner_times_out_under_xdist_and_every_test_is_recorded(outsi
         assert row["outcome"] == "timeout", (name, row)
         assert "timed out after 1 s" in row["reason"], row
     assert "4 timeout" in out and "headprune suite summary: hanging" in out
-    assert took < 120, f"{took:.0f} s: the property test must not re-run a hung pruner while shrinking"
+    # hypothesis does not re-run (shrink) a hung pruner: one call, one timeout (1 s), whatever the load
+    prop = next(r for name, r in rows.items() if name.startswith("test_any"))
+    assert prop["duration"] < 30, prop
 
 
 @pytest.mark.slow
