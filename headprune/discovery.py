@@ -5,7 +5,10 @@ import importlib
 from importlib.metadata import entry_points
 
 ENTRY_POINT_GROUP = "headprune.pruners"
-BUILTIN = {"headprune": "headprune.contract:reference", "reference": "headprune.contract:reference"}
+BUILTIN = {"headprune": "headprune.contract:reference", "reference": "headprune.contract:reference",
+           # adapters of third-party pruners (optional extras; each needs its library to load)
+           "torch-pruning": "headprune.adapters.torch_pruning:PRUNER",
+           "hf-prune-heads": "headprune.adapters.hf_prune_heads:PRUNER"}
 
 
 class PrunerNotFound(LookupError):

@@ -50,3 +50,18 @@ def test_module_attribute_forms(module, attr):
 def test_bad_specs_say_why(module, spec, match):
     with pytest.raises(discovery.PrunerNotFound, match=match):
         discovery.find(spec)
+
+
+def test_the_third_party_adapters_resolve_by_name_before_a_reinstall():
+    assert discovery.available()["torch-pruning"] == "headprune.adapters.torch_pruning:PRUNER"
+    pytest.importorskip("torch_pruning")
+    assert discovery.find("torch-pruning").name == "torch-pruning"
+
+
+def test_hf_prune_heads_on_transformers_5_says_it_needs_4x():
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) < 5:
+        pytest.skip("transformers 4.x has prune_heads")
+    with pytest.raises(discovery.PrunerNotFound, match="needs transformers 4.x"):
+        discovery.find("hf-prune-heads")
