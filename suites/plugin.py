@@ -152,6 +152,12 @@ def describe_nodeid(nodeid: str) -> dict | None:
 def pytest_collection_modifyitems(config, items):
     expected = config.stash[EXPECT_KEY]
     used = set()
+    pruner = config.stash[PRUNER_KEY]
+    if pruner.name != "headprune":  # meta tests prove the suite with the reference and its mutants
+        skip_meta = pytest.mark.skip(reason=f"meta tests prove the suite itself, not {pruner.name}")
+        for item in items:
+            if item.get_closest_marker("meta"):
+                item.add_marker(skip_meta)
     for item in items:
         meta = _describe(item)
         if meta is None:

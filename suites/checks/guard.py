@@ -55,9 +55,25 @@ def deadline(what: str, seconds: float | None = None):
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except PrunerTimeout as exc:
+        # A fresh exception: the interrupted frames can carry no line number, which breaks pytest's
+        # traceback formatting (and with it the xdist controller); where it hung goes into the message.
+        raise PrunerTimeout(f"{exc} (in {_innermost(exc.__traceback__)})") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _innermost(tb) -> str:
+    while tb is not None and tb.tb_next is not None and tb.tb_next.tb_frame.f_code.co_name != "on_alarm":
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    code = tb.tb_frame.f_code
+    parts = code.co_filename.replace("\\", "/").split("/")
+    where = "/".join(parts[-3:])
+    line = tb.tb_frame.f_lineno
+    return f"{code.co_name}, {where}" + (f":{line}" if line is not None else "")
 
 
 @contextmanager

@@ -3,7 +3,6 @@ its own verdict in the results, the run goes on, and a run that executes nothing
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 
@@ -35,7 +34,7 @@ ODD_PRUNERS = textwrap.dedent('''
         capabilities = Capabilities(families=frozenset({"llama"}), modes=frozenset({"heads"}))
 
         def prune(self, model, request):
-            time.sleep(0.2)
+            time.sleep(0.5)
 
 
     class Declining:
@@ -85,16 +84,14 @@ def test_a_hanging_pruner_times_out_under_xdist_and_every_test_is_recorded(outsi
 @pytest.mark.slow
 def test_a_failing_property_spends_only_its_budget(outside):
     results = outside / "r.jsonl"
-    start = time.monotonic()
-    proc = _pytest(outside, "suites/properties", "--pruner", "odd_pruners:SLOW", "--property-budget", "8",
+    proc = _pytest(outside, "suites/properties", "--pruner", "odd_pruners:SLOW", "--property-budget", "20",
                    "--max-examples", "50", "--results", str(results),
                    "-k", "test_any_legal_head_subset_is_exact and llama and not gqa and not mqa")
-    took = time.monotonic() - start
     assert proc.returncode == 1, (proc.stdout + proc.stderr)[-3000:]
     (row,) = _rows(results)
     assert row["outcome"] == "failed", row
-    assert "property budget of 8 s spent" in row["reason"] and "first failure seen: " in row["reason"], row
-    assert took < 120, f"{took:.0f} s"
+    assert "property budget of 20 s spent" in row["reason"] and "first failure seen: " in row["reason"], row
+    assert row["duration"] < 120, row  # not minutes of shrinking
 
 
 @pytest.mark.slow
