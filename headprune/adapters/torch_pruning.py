@@ -70,11 +70,12 @@ for _family in ("llama", "qwen2", "qwen3", "phi", "phi3"):
 
 # --------------------------------------------------------------- the examples' own pieces
 
-def timm_attention_forward(self, x, attn_mask=None, is_causal=False):
+def forward(self, x, attn_mask=None, is_causal=False):
     """``forward`` from examples/transformers/prune_timm_vit.py: it reshapes with ``-1`` instead of
     ``C`` so that the projection widths may shrink. One change, needed to run at all on timm
     1.0.31, whose ``Block`` passes ``attn_mask`` and ``is_causal``: both are accepted (the mask applied as
-    timm does; ViT blocks are never causal)."""
+    timm does; ViT blocks are never causal). Named ``forward`` as in the example: the bound method
+    is pickled by name when the model is saved."""
     import torch.nn.functional as F
 
     B, N, C = x.shape
@@ -190,7 +191,8 @@ class TorchPruningAdapter:
         if recipe.kind == "llm":
             found = [m for name, m in model.named_modules() if name.endswith("self_attn")]
         else:
-            found = [m for m in model.modules() if type(m).__name__ in recipe.classes]
+            found = [m for m in model.modules() if type(m).__name__ in recipe.classes
+                     and any(all(hasattr(m, a) for a in names) for names in recipe.projections)]  # 4.x: wrappers
         layers = []
         cfg = getattr(model, "config", None)
         for i, m in enumerate(found):
@@ -237,7 +239,7 @@ class TorchPruningAdapter:
             return  # nothing asked: the examples would not build a pruner at all
         if recipe.kind == "timm-vit":
             for layer in layers:  # the example patches every Attention's forward before pruning
-                layer.module.forward = timm_attention_forward.__get__(layer.module, type(layer.module))
+                layer.module.forward = forward.__get__(layer.module, type(layer.module))
 
         num_heads = {}
         for layer in layers:

@@ -133,7 +133,10 @@ def suite_inputs(case: Case) -> dict:
 def call_pruner(pruner, case: Case, model: nn.Module, request: PruneRequest) -> None:
     """Every prune call of the suite: example inputs and calibration filled in, under the deadline."""
     if request.example_inputs is None:
-        request = dataclasses.replace(request, **suite_inputs(case))
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        inputs = {k: {n: t.to(dtype) if t.is_floating_point() else t for n, t in v.items()}
+                  for k, v in suite_inputs(case).items()}  # float inputs in the model's dtype (check_dtype_device)
+        request = dataclasses.replace(request, **inputs)
     with guard.deadline(f"{getattr(pruner, 'name', 'the pruner')}.prune on {case.name}"):
         pruner.prune(model, request)
 
