@@ -224,6 +224,14 @@ _DECODER_CASES: tuple[Case, ...] = (
         {"gqa", "rope", "partial_rotary", "qk_norm", "per_head_norm"}, rotary_dim=4),
 )
 
+# transformers 4.x lays GPT-2, Qwen2-MoE and StableLM attention out differently (no `scaling`
+# attribute, per-module rotary tables, Qwen2-MoE reshapes with `hidden_size`) and cannot build
+# StableLM's per-head q/k norms; headprune refuses those 4.x layouts (UnknownLayoutError naming
+# the class), so the zoo lists these cases on transformers 5 only.
+_TRANSFORMERS_5_ONLY = {"gpt2", "qwen2-moe", "stablelm", "stablelm-qknorm"}
+if int(hf.tf.__version__.split(".")[0]) < 5:
+    _DECODER_CASES = tuple(c for c in _DECODER_CASES if c.name not in _TRANSFORMERS_5_ONLY)
+
 # -- encoders, vision, multimodal, sequence-to-sequence, more timm -------------------------
 _ENC = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right")
 _CLIP = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right", image_size=32)

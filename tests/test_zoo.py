@@ -34,6 +34,8 @@ EXPECTED_NAMES = sorted([
     "roberta", "electra", "distilbert", "albert", "deberta-v2", "modernbert", "dinov2", "beit", "clip",
     "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait",
 ])
+if int(registry.hf.tf.__version__.split(".")[0]) < 5:
+    EXPECTED_NAMES = [n for n in EXPECTED_NAMES if n not in registry._TRANSFORMERS_5_ONLY]
 CAUSAL_FAMILIES = {"llama", "phi", "phi3", "qwen2", "qwen3", "gpt2", "gpt-neox", "opt", "falcon", "mistral",
                    "mixtral", "gemma", "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
 LLAMA_LIKE = {"llama", "qwen2", "qwen3", "phi", "mistral", "mixtral", "gemma", "gemma2", "gemma3", "qwen2-moe",
