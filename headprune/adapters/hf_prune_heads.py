@@ -54,7 +54,10 @@ class HFPruneHeadsAdapter:
         model.save_pretrained(directory)
 
     def load(self, directory, fresh_model: nn.Module) -> nn.Module:
-        return type(fresh_model).from_pretrained(directory)
+        # from_pretrained re-applies config.pruned_heads; keep the fresh model's attention
+        # implementation (the default would switch eager to sdpa, a different kernel)
+        return type(fresh_model).from_pretrained(
+            directory, attn_implementation=getattr(fresh_model.config, "_attn_implementation", None))
 
 
 PRUNER = HFPruneHeadsAdapter()

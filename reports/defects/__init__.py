@@ -42,4 +42,12 @@ DEFECTS: tuple[Defect, ...] = (
     Defect("hf-prune-heads", "SwinModel._prune_heads indexes self.encoder.layer, which Swin does not have "
            "(AttributeError); the per-head bias table would not be sliced either", "every swin heads check",
            "swin", _D + "hf_swin_prune_heads.py"),
+    Defect("hf-prune-heads", "prune_heads turns a float64/float16 model's pruned projections into float32 "
+           "(prune_linear_layer builds the new Linear in the default dtype)", "check_dtype_device",
+           "bert, vit, deit", _D + "hf_prune_heads_dtype.py"),
+    Defect("hf-prune-heads", "config.num_attention_heads keeps the original count (only config.pruned_heads records "
+           "the removal), so uniform pruning leaves the config contradicting every layer",
+           "check_attribute_sync (head-subset property)", "vit, deit, bert",
+           "python -m pytest 'suites/properties/test_properties.py::test_any_legal_head_subset_is_exact[vit]' "
+           "--pruner hf-prune-heads"),
 )
