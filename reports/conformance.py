@@ -146,7 +146,8 @@ def _defects_html(labels) -> str:
     pruners = {lb.split(" ")[0] for lb in labels}
     rows = "".join(
         f"<tr><td>{_esc(d.pruner)}</td><td>{_esc(d.title)}</td><td>{_esc(d.check)}</td><td>{_esc(d.smallest)}</td>"
-        f"<td><code>python {_esc(d.script)}</code></td></tr>" for d in DEFECTS if d.pruner in pruners)
+        f"<td><code>{_esc(d.script if d.script.startswith('python') else 'python ' + d.script)}</code></td></tr>"
+        for d in DEFECTS if d.pruner in pruners)
     return ("<table id='defects'><tr><th>pruner</th><th>defect</th><th>caught by</th><th>smallest zoo model</th>"
             f"<th>standalone repro</th></tr>{rows}</table><p>Paragraphs: reports/defects/README.md.</p>")
 
