@@ -90,3 +90,55 @@ def test_t5_tied_blocks_keep_one_head_set():
     kept = report.kept_heads
     assert kept[0] == kept[1] and kept[2] == kept[4] and kept[3] == kept[5]
     assert model.config.num_heads == 2
+
+
+def _encoder_decoder():
+    import transformers as tf
+
+    bert = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, pad_token_id=0)
+    config = tf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        tf.BertConfig(**bert), tf.BertConfig(**bert, is_decoder=True, add_cross_attention=True))
+    return tf.EncoderDecoderModel(config=config).eval()
+
+
+def _llava():
+    import transformers as tf
+
+    vision = tf.CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=4, intermediate_size=37)
+    text = tf.LlamaConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, intermediate_size=37, head_dim=8, pad_token_id=0)
+    return tf.LlavaForConditionalGeneration(tf.LlavaConfig(vision_config=vision, text_config=text,
+                                                           image_token_index=98)).eval()
+
+
+def _own_fields(config) -> dict:
+    return {k: v for k, v in config.to_dict().items() if not isinstance(v, dict)}
+
+
+def test_encoder_decoder_syncs_the_encoder_and_decoder_configs():
+    torch.manual_seed(0)
+    model = _encoder_decoder()
+    top = _own_fields(model.config)
+    report = headprune.prune(model, ratio=0.5, modules=["encoder"], multiple_of=1)
+    assert [lr.heads_after for lr in report.layers] == [2, 2, 4, 4, 4, 4]
+    assert model.config.encoder.num_attention_heads == 2 and model.config.decoder.num_attention_heads == 4
+    assert "num_attention_heads" not in _own_fields(model.config)
+    headprune.prune(model, ratio=0.5, multiple_of=1)  # every tower: decoder self- and cross-attention too
+    assert model.config.decoder.num_attention_heads == 2
+    assert {k: v for k, v in _own_fields(model.config).items() if k in top} == top
+    ids = torch.randint(1, 99, (2, 5))
+    assert model(input_ids=ids, decoder_input_ids=ids).logits.shape == (2, 5, 99)
+
+
+def test_llava_prunes_both_towers_into_their_sub_configs():
+    torch.manual_seed(0)
+    model = _llava()
+    report = headprune.prune(model, ratio=0.5, multiple_of=1)
+    assert [lr.name.split(".")[1] for lr in report.layers] == ["vision_tower"] * 2 + ["language_model"] * 2
+    assert all(lr.heads_after == 2 for lr in report.layers)
+    cfg = model.config
+    assert (cfg.vision_config.num_attention_heads, cfg.text_config.num_attention_heads,
+            cfg.text_config.num_key_value_heads) == (2, 2, 2)
+    assert not {"num_attention_heads", "num_key_value_heads", "head_dim"} & set(_own_fields(cfg))
