@@ -6,6 +6,14 @@ import torch
 from .blocks import AttentionBlock, weight
 
 
+def _row_mass(w: torch.Tensor, dim: int) -> torch.Tensor:
+    """Squared L2 norm of every row (``dim=1``) or column (``dim=0``) of ``w``, in float32.
+
+    A reduction reads the weight once and allocates only its result: no float or squared copy
+    of a whole weight (an 8B model's projections are gigabytes)."""
+    return torch.linalg.vector_norm(w, dim=dim, dtype=torch.float32).pow_(2)
+
+
 def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
     """Squared weight mass per (head, dim): q [H, d], k/v [KV, d], o [H, d]."""
     d = block.head_dim
@@ -13,12 +21,12 @@ def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         for role, located in block.qkv_rows().items():
             rows = torch.tensor(located.rows, dtype=torch.long)
-            mass = weight(located.lin)[rows].float().pow(2).sum(dim=1)
+            mass = _row_mass(weight(located.lin), 1)[rows]
             if located.lin.bias is not None:
-                mass = mass + located.lin.bias[rows].float().pow(2)
+                mass = mass + located.lin.bias.detach()[rows].float().pow(2)
             out[role] = mass.view(-1, d)
         cols = torch.tensor(block.o_cols().rows, dtype=torch.long)
-        out["o"] = weight(block.o)[:, cols].float().pow(2).sum(dim=0).view(-1, d)
+        out["o"] = _row_mass(weight(block.o), 0)[cols].view(-1, d)
     return out
 
 

@@ -55,7 +55,7 @@ def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
 # -- slicing -----------------------------------------------------------------------------
 
 def _index(t: torch.Tensor, dim: int, idx: list[int]) -> torch.Tensor:
-    return t.index_select(dim, torch.tensor(idx, dtype=torch.long, device=t.device)).clone()
+    return t.index_select(dim, torch.tensor(idx, dtype=torch.long, device=t.device))  # a new tensor already
 
 
 def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:

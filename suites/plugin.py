@@ -26,8 +26,8 @@ MARKERS = {
     "property": "a hypothesis property test of the pruner under test",
     "meta": "proves the suite itself (mutant pruners, plugin behaviour)",
     "slow": "longer than a few seconds; deselect with -m 'not slow'",
-    "benchmark": "speed/memory measurement, not run by default",
-    "gpu": "needs a CUDA device",
+    "benchmark": "speed/memory measurement; runs only when -m selects it",
+    "gpu": "needs a CUDA device; runs only when -m selects it",
 }
 
 PRUNER_ENV = "HEADPRUNE_PRUNER"
@@ -149,7 +149,20 @@ def describe_nodeid(nodeid: str) -> dict | None:
     return None
 
 
+ON_REQUEST = ("benchmark", "gpu")  # markers that run only when -m asks for them
+
+
+def _deselect_on_request(config, items) -> None:
+    if config.getoption("markexpr"):
+        return
+    chosen = [i for i in items if not any(i.get_closest_marker(m) for m in ON_REQUEST)]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
+
+
 def pytest_collection_modifyitems(config, items):
+    _deselect_on_request(config, items)
     expected = config.stash[EXPECT_KEY]
     used = set()
     pruner = config.stash[PRUNER_KEY]

@@ -1,0 +1,246 @@
+"""How fast pruning itself is, and how much memory it needs, on an 853M-parameter Llama.
+
+16 layers, hidden 2048, 32 query / 8 kv heads of 64, fp32 (3.4 GB). Every method removes half
+of the kv groups in every layer, on a fresh model, round-robin over the methods so they see
+the same machine load:
+
+- ``floor``: copy the kept q/k/v rows and o columns once with ``index_select``, nothing else
+  (no validation, no attribute or config sync): the least any exact pruner can do;
+- ``explicit``: ``headprune.prune(model, {layer: heads})``;
+- ``ratio``: ``headprune.prune(model, ratio=0.5, gqa="groups")`` (importance scoring included);
+- ``torch-pruning``: Torch-Pruning's documented LLM recipe (MetaPruner, ``num_heads``,
+  ``prune_num_heads=True``, ``prune_head_dims=False``, hidden width untouched), construction
+  (dependency-graph tracing) and the pruning step.
+
+Peak memory is the process's peak resident memory during the call minus what it held before
+(``/proc/self/clear_refs`` resets the peak), reported against the model's size. Big
+allocations are forced to ``mmap`` so freed weights leave the process at once.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import transformers
+from torch import nn
+
+import headprune
+
+from .rows import RowWriter
+
+LLAMA_853M = dict(hidden_size=2048, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+                  intermediate_size=5632, num_hidden_layers=16, vocab_size=32000, tie_word_embeddings=False,
+                  max_position_embeddings=2048)
+METHODS = ("floor", "explicit", "ratio", "torch-pruning")
+
+
+def build_llama(layers: int | None = None, device: str = "cpu", **overrides) -> nn.Module:
+    """Random fp32 weights, filled in place (no per-layer init pass: building should not dominate the run)."""
+    config = transformers.LlamaConfig(**{**LLAMA_853M, **({"num_hidden_layers": layers} if layers else {}),
+                                         **overrides})
+    config._attn_implementation = "sdpa"
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(config)
+    model.to_empty(device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.05, 0.05, generator=gen)
+    with torch.device(device):
+        model.model.rotary_emb = type(model.model.rotary_emb)(config=config)  # its buffers were left empty
+    return model.eval()
+
+
+def removed_heads(model: nn.Module) -> dict[int, list[int]]:
+    """Query heads of the upper half of the kv groups, in every layer (what every method removes)."""
+    out = {}
+    for block in headprune.attention_blocks(model):
+        g, kv = block.groups, block.num_kv_heads
+        out[block.layer] = list(range((kv // 2) * g, kv * g))
+    return out
+
+
+def floor_prune(model: nn.Module) -> None:
+    """The floor: one ``index_select`` per pruned weight, the result installed as the new parameter."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            attn, d = layer.self_attn, model.config.head_dim
+            kv = attn.k_proj.out_features // d
+            h = attn.q_proj.out_features // d
+            q_rows = torch.arange(h // 2 * d, device=attn.q_proj.weight.device)
+            kv_rows = torch.arange(kv // 2 * d, device=attn.q_proj.weight.device)
+            for lin, rows in ((attn.q_proj, q_rows), (attn.k_proj, kv_rows), (attn.v_proj, kv_rows)):
+                lin.weight = nn.Parameter(lin.weight.index_select(0, rows))
+            attn.o_proj.weight = nn.Parameter(attn.o_proj.weight.index_select(1, q_rows))
+
+
+def torch_pruning_prune(model: nn.Module) -> dict:
+    """Torch-Pruning 1.6's LLM example, restricted to heads (hidden and MLP widths untouched)."""
+    import torch_pruning as tp
+
+    cfg = model.config
+    num_heads = {}
+    for name, m in model.named_modules():
+        if name.endswith("self_attn"):
+            num_heads[m.q_proj] = cfg.num_attention_heads
+            num_heads[m.k_proj] = cfg.num_key_value_heads
+            num_heads[m.v_proj] = cfg.num_key_value_heads
+    example = torch.randint(0, cfg.vocab_size, (1, 8), device=model.lm_head.weight.device)
+    pruner = tp.pruner.MetaPruner(
+        model, example_inputs=example, importance=tp.importance.GroupMagnitudeImportance(p=2, group_reduction="mean"),
+        global_pruning=False, pruning_ratio=0.0, ignored_layers=[model.lm_head], num_heads=num_heads,
+        prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=0.5, round_to=4,
+        output_transform=lambda out: out.logits)
+    for group in pruner.step(interactive=True):
+        group.prune()
+    attn = model.model.layers[0].self_attn
+    return {"q_rows": attn.q_proj.out_features, "kv_rows": attn.k_proj.out_features,
+            "o_cols": attn.o_proj.in_features}
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def rss_peak_supported() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure_call(fn: Callable[[], object], device: str = "cpu", cuda=None) -> tuple[float, int, object]:
+    """Wall seconds, peak extra bytes (-1 when unsupported) and the result of ``fn``.
+
+    CPU: resident memory (``VmHWM`` after a reset, minus ``VmRSS`` before). CUDA: the caching
+    allocator's peak over what was allocated before; the clock reads after a synchronize."""
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        cuda = cuda if cuda is not None else torch.cuda
+        cuda.synchronize()
+        before = cuda.memory_allocated()
+        cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        result = fn()
+        cuda.synchronize()
+        seconds = time.perf_counter() - start
+        return seconds, cuda.max_memory_allocated() - before, result
+    supported = rss_peak_supported()  # resets the peak to the current resident size
+    before = _status_kb("VmRSS")
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    peak = (_status_kb("VmHWM") - before) * 1024 if supported else -1
+    return seconds, peak, result
+
+
+def _mmap_big_allocations() -> None:
+    """glibc otherwise raises its mmap threshold after the first big free and keeps freed weights resident."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB (fixed, not adaptive)
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    peak_extra: int
+    detail: dict
+
+
+def run_method(method: str, layers: int | None = None, device: str = "cpu") -> Outcome:
+    model = build_llama(layers, device)
+    heads = removed_heads(model)
+    calls = {
+        "floor": floor_prune,
+        "explicit": lambda m: headprune.prune(m, heads),
+        "ratio": lambda m: headprune.prune(m, ratio=0.5, gqa="groups"),
+        "torch-pruning": torch_pruning_prune,
+    }
+    fn = functools.partial(calls[method], model)
+    seconds, peak, result = measure_call(fn, device)
+    attn = model.model.layers[0].self_attn
+    detail = {"q_rows": attn.q_proj.out_features, "kv_rows": attn.k_proj.out_features,
+              "o_cols": attn.o_proj.in_features}
+    if isinstance(result, headprune.PruneReport):
+        detail["kv_heads_after"] = result.layers[0].kv_heads_after
+    with torch.inference_mode():
+        try:
+            model(torch.tensor([[1, 2, 3]], device=device))
+            detail["forward"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - a pruner that leaves a broken model is a result, not a crash
+            detail["forward"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+    del model, fn
+    gc.collect()
+    return Outcome(seconds, peak, detail)
+
+
+def model_bytes(layers: int | None = None) -> tuple[int, int]:
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+            **{**LLAMA_853M, **({"num_hidden_layers": layers} if layers else {})}))
+    params = sum(p.numel() for p in model.parameters())
+    return params, params * 4
+
+
+def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = None,
+        methods=METHODS, device: str = "cpu") -> dict[str, list[Outcome]]:
+    _mmap_big_allocations()
+    params, nbytes = model_bytes(layers)
+    case = f"llama-{params / 1e6:.0f}M"
+    progress(f"pruning speed: {case} fp32 ({nbytes / 2**30:.2f} GiB), removing half of the kv groups; "
+             f"{repeats} rounds of {', '.join(methods)}")
+    outcomes: dict[str, list[Outcome]] = {m: [] for m in methods}
+    available = set(methods)
+    for _ in range(repeats):
+        for method in methods:
+            if method not in available:
+                continue
+            try:
+                outcomes[method].append(run_method(method, layers, device))
+                last = outcomes[method][-1]
+                progress(f"    {method}: {last.seconds:.3f} s, peak +{last.peak_extra / 2**20:.0f} MiB")
+            except Exception as exc:  # noqa: BLE001 - e.g. Torch-Pruning failing on this model
+                progress(f"  {method}: failed ({type(exc).__name__}: {str(exc)[:200]})")
+                available.discard(method)
+                outcomes[method].append(Outcome(float("nan"), -1, {"error": f"{type(exc).__name__}: {exc}"[:300]}))
+    floor = outcomes["floor"]
+    for method in methods:
+        got = [o for o in outcomes[method] if o.seconds == o.seconds]
+        if not got:
+            writer.add(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
+                       metric="failed", unit="", values=[float("nan")], params=params,
+                       **outcomes[method][-1].detail)
+            continue
+        common = dict(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
+                      params=params, model_mb=nbytes / 2**20, **got[-1].detail)
+        writer.add(**common, metric="seconds", unit="s", values=[o.seconds for o in got])
+        per_round = [o.seconds / f.seconds for o, f in zip(outcomes[method], floor)
+                     if o.seconds == o.seconds and f.seconds == f.seconds]
+        writer.add(**common, metric="vs_floor", unit="x", values=per_round)
+        if method != "torch-pruning" and outcomes.get("torch-pruning"):
+            tp_rounds = [t.seconds / o.seconds for o, t in zip(outcomes[method], outcomes["torch-pruning"])
+                         if t.seconds == t.seconds and o.seconds == o.seconds]
+            if tp_rounds:
+                writer.add(**common, metric="torch_pruning_slower", unit="x", values=tp_rounds)
+        if all(o.peak_extra >= 0 for o in got):
+            writer.add(**common, metric="peak_memory_ratio", unit="x of model",
+                       values=[1 + o.peak_extra / nbytes for o in got])
+        med = sorted(o.seconds for o in got)[len(got) // 2]
+        progress(f"  {method}: {med:.3f} s, {sorted(per_round)[len(per_round) // 2]:.2f}x the floor, peak +"
+                 f"{max(o.peak_extra for o in got) / nbytes * 100:.1f}% of the model; {got[-1].detail}")
+    return outcomes
