@@ -133,9 +133,9 @@ def make_plan(model, *, heads=None, mode="heads", ratio=None, dims=None, gqa="eq
     if ratio is not None:
         _check_scorable(selected)
         if mode == "heads":
-            explicit = select_heads(selected, ratio, {b.layer: importance.head_scores(b) for b in selected},
-                                    {b.layer: importance.group_scores(b) for b in selected}, gqa,
-                                    multiple_of=align, notes=notes)
+            scores = {b.layer: importance.head_and_group_scores(b) for b in selected}  # one pass over the weights
+            explicit = select_heads(selected, ratio, {k: h for k, (h, _) in scores.items()},
+                                    {k: g for k, (_, g) in scores.items()}, gqa, multiple_of=align, notes=notes)
         else:
             explicit = select_head_dims(selected, ratio, {b.layer: importance.dim_scores(b) for b in selected},
                                         multiple_of=align, notes=notes)

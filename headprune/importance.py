@@ -9,9 +9,12 @@ from .blocks import AttentionBlock, weight
 def _row_mass(w: torch.Tensor, dim: int) -> torch.Tensor:
     """Squared L2 norm of every row (``dim=1``) or column (``dim=0``) of ``w``, in float32.
 
-    A reduction reads the weight once and allocates only its result: no float or squared copy
-    of a whole weight (an 8B model's projections are gigabytes)."""
-    return torch.linalg.vector_norm(w, dim=dim, dtype=torch.float32).pow_(2)
+    Rows: one reduction that reads the weight once, no float or squared copy of it. Columns:
+    the strided norm kernel is several times slower than squaring once and summing rows."""
+    if dim == 1:
+        wide = None if w.dtype in (torch.float32, torch.float64) else torch.float32  # half types: accumulate wide
+        return torch.linalg.vector_norm(w, dim=1, dtype=wide).float().pow_(2)
+    return w.float().square().sum(dim=0)
 
 
 def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
@@ -30,9 +33,18 @@ def _per_head(block: AttentionBlock) -> dict[str, torch.Tensor]:
     return out
 
 
+def head_and_group_scores(block: AttentionBlock) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`head_scores` and :func:`group_scores` from one pass over the weights."""
+    m = _per_head(block)
+    return _head_scores(block, m), _group_scores(block, m)
+
+
 def head_scores(block: AttentionBlock) -> torch.Tensor:
     """One score per query head: the L2 norm of its q rows and o columns (and its own k/v when MHA)."""
-    m = _per_head(block)
+    return _head_scores(block, _per_head(block))
+
+
+def _head_scores(block: AttentionBlock, m: dict[str, torch.Tensor]) -> torch.Tensor:
     s = m["q"].sum(1) + m["o"].sum(1)
     if block.groups == 1:
         s = s + m["k"].sum(1) + m["v"].sum(1)
@@ -41,7 +53,10 @@ def head_scores(block: AttentionBlock) -> torch.Tensor:
 
 def group_scores(block: AttentionBlock) -> torch.Tensor:
     """One score per kv group: its kv head plus all of its query heads."""
-    m = _per_head(block)
+    return _group_scores(block, _per_head(block))
+
+
+def _group_scores(block: AttentionBlock, m: dict[str, torch.Tensor]) -> torch.Tensor:
     g = block.groups
     q = (m["q"].sum(1) + m["o"].sum(1)).view(-1, g).sum(1)
     return (q + m["k"].sum(1) + m["v"].sum(1)).sqrt()
