@@ -87,17 +87,22 @@ def prune_speed_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for method, g in d.groupby("mode", sort=False):
         m = {r["metric"]: r for _, r in g.iterrows()}
-        if "failed" in m:
-            rows.append({"method": method, "seconds": None, "x floor": None, "Torch-Pruning / this": None,
-                         "peak memory (x model)": None, "forward after": m["failed"].get("error", "failed")})
+        first = next(iter(m.values()))
+        if "seconds" not in m:
+            bound = m.get("seconds_at_least")
+            rows.append({"method": method, "seconds": f">= {bound['median']:.0f}" if bound is not None else None,
+                         "outcome": first.get("error", "failed")})
             continue
+        slower = m.get("torch_pruning_slower")
+        at_least = m.get("torch_pruning_slower_at_least")
         rows.append({
-            "method": method, "seconds": m["seconds"]["median"],
+            "method": method, "seconds": f"{m['seconds']['median']:.3f}",
             "x floor": m["vs_floor"]["median"] if "vs_floor" in m else None,
-            "Torch-Pruning / this": m["torch_pruning_slower"]["median"] if "torch_pruning_slower" in m else None,
+            "Torch-Pruning / this": (f"{slower['median']:.1f}" if slower is not None
+                                     else f">= {at_least['median']:.0f}" if at_least is not None else None),
             "peak memory (x model)": m["peak_memory_ratio"]["median"] if "peak_memory_ratio" in m else None,
-            "rounds": m["seconds"]["n"], "q rows": m["seconds"].get("q_rows"), "kv rows": m["seconds"].get("kv_rows"),
-            "forward after": m["seconds"].get("forward"),
+            "rounds": m["seconds"]["n"], "q rows": first.get("q_rows"), "kv rows": first.get("kv_rows"),
+            "outcome": f"forward {first.get('forward')}",
         })
     return pd.DataFrame(rows)
 

@@ -10,7 +10,9 @@ the same machine load:
 - ``ratio``: ``headprune.prune(model, ratio=0.5, gqa="groups")`` (importance scoring included);
 - ``torch-pruning``: Torch-Pruning's documented LLM recipe (MetaPruner, ``num_heads``,
   ``prune_num_heads=True``, ``prune_head_dims=False``, hidden width untouched), construction
-  (dependency-graph tracing) and the pruning step.
+  (dependency-graph tracing) and the pruning step, in a child process with a time limit: on
+  this model (transformers 5.24) its dependency graph takes very long to build, and a run that
+  does not finish is reported as "at least the limit".
 
 Peak memory is the process's peak resident memory during the call minus what it held before
 (``/proc/self/clear_refs`` resets the peak), reported against the model's size. Big
@@ -18,12 +20,17 @@ allocations are forced to ``mmap`` so freed weights leave the process at once.
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import functools
 import gc
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import transformers
@@ -160,6 +167,28 @@ class Outcome:
     seconds: float
     peak_extra: int
     detail: dict
+    timed_out: float | None = None   # the limit it ran past (seconds), if it did
+
+
+TORCH_PRUNING_LIMIT_S = 300.0
+
+
+def run_isolated(method: str, layers: int | None, device: str, limit_s: float) -> Outcome:
+    """``run_method`` in a child process with a time limit (Torch-Pruning's graph building can take
+    very long); a child that runs out of time is a result: "did not finish within limit_s"."""
+    cmd = [sys.executable, "-m", "suites.benchmarks.prune_speed", method, "--device", device]
+    if layers:
+        cmd += ["--layers", str(layers)]
+    root = Path(__file__).resolve().parents[2]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit_s, cwd=root)
+    except subprocess.TimeoutExpired:
+        return Outcome(float("nan"), -1, {"error": f"did not finish within {limit_s:.0f} s"}, timed_out=limit_s)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return Outcome(float("nan"), -1, {"error": (proc.stderr or proc.stdout)[-300:]})
+    data = json.loads(lines[-1])
+    return Outcome(data["seconds"], data["peak_extra"], data["detail"])
 
 
 def run_method(method: str, layers: int | None = None, device: str = "cpu") -> Outcome:
@@ -174,8 +203,8 @@ def run_method(method: str, layers: int | None = None, device: str = "cpu") -> O
     fn = functools.partial(calls[method], model)
     seconds, peak, result = measure_call(fn, device)
     attn = model.model.layers[0].self_attn
-    detail = {"q_rows": attn.q_proj.out_features, "kv_rows": attn.k_proj.out_features,
-              "o_cols": attn.o_proj.in_features}
+    detail = {"q_rows": attn.q_proj.weight.shape[0], "kv_rows": attn.k_proj.weight.shape[0],
+              "o_cols": attn.o_proj.weight.shape[1]}
     if isinstance(result, headprune.PruneReport):
         detail["kv_heads_after"] = result.layers[0].kv_heads_after
     with torch.inference_mode():
@@ -198,7 +227,7 @@ def model_bytes(layers: int | None = None) -> tuple[int, int]:
 
 
 def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = None,
-        methods=METHODS, device: str = "cpu") -> dict[str, list[Outcome]]:
+        methods=METHODS, device: str = "cpu", tp_limit_s: float = TORCH_PRUNING_LIMIT_S) -> dict[str, list[Outcome]]:
     _mmap_big_allocations()
     params, nbytes = model_bytes(layers)
     case = f"llama-{params / 1e6:.0f}M"
@@ -211,9 +240,16 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
             if method not in available:
                 continue
             try:
-                outcomes[method].append(run_method(method, layers, device))
+                if method == "torch-pruning":
+                    outcomes[method].append(run_isolated(method, layers, device, tp_limit_s))
+                else:
+                    outcomes[method].append(run_method(method, layers, device))
                 last = outcomes[method][-1]
-                progress(f"    {method}: {last.seconds:.3f} s, peak +{last.peak_extra / 2**20:.0f} MiB")
+                if last.seconds != last.seconds:
+                    progress(f"    {method}: {last.detail.get('error')}")
+                    available.discard(method)  # one timeout is enough to know
+                else:
+                    progress(f"    {method}: {last.seconds:.3f} s, peak +{last.peak_extra / 2**20:.0f} MiB")
             except Exception as exc:  # noqa: BLE001 - e.g. Torch-Pruning failing on this model
                 progress(f"  {method}: failed ({type(exc).__name__}: {str(exc)[:200]})")
                 available.discard(method)
@@ -222,9 +258,13 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
     for method in methods:
         got = [o for o in outcomes[method] if o.seconds == o.seconds]
         if not got:
-            writer.add(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
-                       metric="failed", unit="", values=[float("nan")], params=params,
-                       **outcomes[method][-1].detail)
+            last = outcomes[method][-1] if outcomes[method] else Outcome(float("nan"), -1, {"error": "not run"})
+            if last.timed_out:  # a lower bound: it took longer than the limit
+                writer.add(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
+                           metric="seconds_at_least", unit="s", values=[last.timed_out], params=params, **last.detail)
+            else:
+                writer.add(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
+                           metric="failed", unit="", values=[0.0], params=params, **last.detail)
             continue
         common = dict(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
                       params=params, model_mb=nbytes / 2**20, **got[-1].detail)
@@ -233,10 +273,14 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
                      if o.seconds == o.seconds and f.seconds == f.seconds]
         writer.add(**common, metric="vs_floor", unit="x", values=per_round)
         if method != "torch-pruning" and outcomes.get("torch-pruning"):
-            tp_rounds = [t.seconds / o.seconds for o, t in zip(outcomes[method], outcomes["torch-pruning"])
+            tp = outcomes["torch-pruning"]
+            tp_rounds = [t.seconds / o.seconds for o, t in zip(outcomes[method], tp)
                          if t.seconds == t.seconds and o.seconds == o.seconds]
             if tp_rounds:
                 writer.add(**common, metric="torch_pruning_slower", unit="x", values=tp_rounds)
+            elif tp and tp[0].timed_out:  # Torch-Pruning ran past its limit: at least limit / this
+                writer.add(**common, metric="torch_pruning_slower_at_least", unit="x",
+                           values=[tp[0].timed_out / o.seconds for o in got])
         if all(o.peak_extra >= 0 for o in got):
             writer.add(**common, metric="peak_memory_ratio", unit="x of model",
                        values=[1 + o.peak_extra / nbytes for o in got])
@@ -244,3 +288,23 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
         progress(f"  {method}: {med:.3f} s, {sorted(per_round)[len(per_round) // 2]:.2f}x the floor, peak +"
                  f"{max(o.peak_extra for o in got) / nbytes * 100:.1f}% of the model; {got[-1].detail}")
     return outcomes
+
+
+def _child(argv=None) -> int:
+    """One method on a fresh model, its outcome as a JSON line (what :func:`run_isolated` runs)."""
+    import warnings
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("method", choices=METHODS)
+    ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    _mmap_big_allocations()
+    out = run_method(args.method, args.layers, args.device)
+    print(json.dumps({"seconds": out.seconds, "peak_extra": out.peak_extra, "detail": out.detail}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child())

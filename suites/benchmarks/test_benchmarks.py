@@ -42,8 +42,9 @@ def test_pruning_speed_targets():
     assert got[("explicit", "vs_floor")] <= 1.3
     assert got[("ratio", "vs_floor")] <= 1.5
     assert got[("explicit", "peak_memory_ratio")] <= 1.1 and got[("ratio", "peak_memory_ratio")] <= 1.1
-    if ("explicit", "torch_pruning_slower") in got:
-        assert got[("explicit", "torch_pruning_slower")] > 1 and got[("ratio", "torch_pruning_slower")] > 1
+    for method in ("explicit", "ratio"):  # measured, or Torch-Pruning ran past its time limit
+        slower = got.get((method, "torch_pruning_slower"), got.get((method, "torch_pruning_slower_at_least")))
+        assert slower is not None and slower > 1
 
 
 @pytest.mark.benchmark
