@@ -72,3 +72,11 @@ def sdpa_backend(fn: Callable[[], object]) -> str:
     with _SdpaCalls() as calls, _KernelNames() as kernels:
         fn()
     return backend_label(calls.calls, kernels.names)
+
+
+def flops_and_backend(fn: Callable[[], object]) -> tuple[int, str]:
+    """:func:`count_flops` and :func:`sdpa_backend` from one call."""
+    with _SdpaCalls() as calls, _KernelNames() as kernels, \
+            FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
+        fn()
+    return counter.get_total_flops(), backend_label(calls.calls, kernels.names)

@@ -170,7 +170,7 @@ class Outcome:
     timed_out: float | None = None   # the limit it ran past (seconds), if it did
 
 
-TORCH_PRUNING_LIMIT_S = 300.0
+TORCH_PRUNING_LIMIT_S = 120.0
 
 
 def run_isolated(method: str, layers: int | None, device: str, limit_s: float) -> Outcome:

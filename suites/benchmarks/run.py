@@ -59,15 +59,16 @@ def _measure_set(writer: RowWriter, config: Config, device: str, *, suite: str, 
     times = interleaved(clock, {names[k]: fn for k, fn in calls.items()}, config.repeats,
                         target_s=config.target_block_s)
     dense_key = ("dense", 0.0)
-    dense_flops = probes.count_flops(calls[dense_key])
+    probed = {key: probes.flops_and_backend(fn) for key, fn in calls.items()}
+    dense_flops = probed[dense_key][0]
     for key, fn in calls.items():
         mode, ratio = key
         model, meta = variants[key]
         common = dict(suite=suite, family=shape.family, case=shape.name, mode=mode,
                       ratio=None if mode == "dense" else ratio, scenario=scenario)
-        flops = dense_flops if key == dense_key else probes.count_flops(fn)
+        flops, backend = probed[key]
         params = headprune.report.count_parameters(model)
-        info = {"shape": shape.describe(), "layout": _layout(model), "sdpa_backend": probes.sdpa_backend(fn),
+        info = {"shape": shape.describe(), "layout": _layout(model), "sdpa_backend": backend,
                 "timer": clock.method, "memory_method": memory.method, **meta, **(extra or {})}
         seconds = times[names[key]]
         writer.add(**common, metric="latency_ms", unit="ms", values=[s * 1e3 for s in seconds], **info)

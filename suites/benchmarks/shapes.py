@@ -108,10 +108,10 @@ GPU_SHAPES = (
 
 # Same head layouts; fewer layers, narrower (LLMs: fewer heads of the same width and group size), smaller inputs.
 CPU_SHAPES = (
-    Shape("vit-b16", "vit", "vision", _vit(2, 112), "ViTModel", batch=4, seq=112),
-    Shape("deit-s", "deit", "vision", _deit(2, 112), "DeiTModel", batch=8, seq=112),
-    Shape("swin-t", "swin", "vision", _swin((1, 1, 2, 1), 112), "SwinModel", batch=2, seq=112),
-    Shape("bert-base", "bert", "encoder", _bert(2), "BertModel", batch=4, seq=64),
+    Shape("vit-b16", "vit", "vision", _vit(1, 112), "ViTModel", batch=2, seq=112),
+    Shape("deit-s", "deit", "vision", _deit(1, 112), "DeiTModel", batch=4, seq=112),
+    Shape("swin-t", "swin", "vision", _swin((1, 1, 1, 1), 224), "SwinModel", batch=1, seq=224),
+    Shape("bert-base", "bert", "encoder", _bert(1), "BertModel", batch=2, seq=64),
     Shape("llama-3-8b", "llama", "decoder", _llama(1, heads=8, kv=2, inter=3584), "LlamaModel", batch=1, seq=128,
           notes=LLM_NOTE + "; 1/4 width: 8 q / 2 kv heads of 128"),
     Shape("phi-3-mini", "phi3", "decoder", _phi3(1, heads=8, inter=2048), "Phi3Model", batch=1, seq=128,
@@ -144,8 +144,8 @@ RATIOS = {"heads": (0.25, 0.5, 0.75), "head_dims": (0.25, 0.5, 0.75)}
 
 CONFIGS = {
     "cpu": Config("cpu", CPU_SHAPES, torch.float32, RATIOS, repeats=7,
-                  llm_prefill=((1, 64), (1, 256), (4, 64)), llm_decode=((1, 256), (8, 256)), llm_ratio=0.5,
-                  alignment_shape="vit-b16", alignment_dims=(64, 63, 60, 56, 52, 48, 44, 40, 36, 33, 32)),
+                  llm_prefill=((1, 64), (1, 256)), llm_decode=((1, 256), (8, 256)), llm_ratio=0.5,
+                  alignment_shape="vit-b16", alignment_dims=(64, 63, 60, 56, 48, 40, 36, 33, 32)),
     "gpu": Config("gpu", GPU_SHAPES, torch.bfloat16, RATIOS, repeats=15,
                   llm_prefill=((1, 512), (1, 4096), (8, 1024)), llm_decode=((1, 1024), (1, 4096), (32, 1024)),
                   llm_ratio=0.5, alignment_shape="vit-b16", alignment_dims=tuple(range(64, 31, -1))),
