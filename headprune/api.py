@@ -5,6 +5,7 @@ import dataclasses
 import fnmatch
 import itertools
 import warnings
+import weakref
 from collections.abc import Mapping
 
 import torch
@@ -217,7 +218,9 @@ def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None
     blocks = blocks if blocks is not None else attention_blocks(model)
     before = [(b.num_heads, b.num_kv_heads, b.head_dim) for b in blocks]
     params_before = count_parameters(model)
-    old_params = {id(p): (name, p) for name, p in model.named_parameters()}
+    # Weak references: holding the old weights would keep every replaced one alive until the end (the
+    # peak memory of a prune would grow by the pruned weights); a dead reference means replaced and freed.
+    old_params = [(name, weakref.ref(p), p.grad is not None) for name, p in model.named_parameters()]
     if not all(lp.is_identity(b) for b, lp in zip(blocks, plan.layers)):
         _record(model, plan)  # an empty request touches nothing, not even the config
         if owns_config(model):
@@ -234,14 +237,15 @@ def apply_plan(model: nn.Module, plan: Plan, blocks: list[AttentionBlock] | None
         warnings.warn(f"save_pretrained will fail for this pruned model ({stock.reason}); use headprune.save and "
                       "headprune.load", StockFormatWarning, stacklevel=3)
     now = {id(p) for p in model.parameters()}
-    replaced = tuple(name for i, (name, _) in old_params.items() if i not in now)
+    gone = [(name, had_grad) for name, ref, had_grad in old_params if (p := ref()) is None or id(p) not in now]
+    replaced = tuple(name for name, _ in gone)
     layers = tuple(
         LayerReport(layer=b.layer, name=b.name, family=b.family.name,
                     heads_before=h, heads_after=b.num_heads, kv_heads_before=kv, kv_heads_after=b.num_kv_heads,
                     head_dim_before=d, head_dim_after=b.head_dim, kept_heads=lp.keep_heads,
                     kept_kv_heads=lp.keep_kv_heads, kept_dims=lp.keep_dims)
         for b, lp, (h, kv, d) in zip(blocks, plan.layers, before))
-    if any(p.grad is not None for i, (_, p) in old_params.items() if i not in now):
+    if any(had_grad for _, had_grad in gone):
         warnings.warn(
             f"{len(replaced)} parameters that hold gradients were replaced by smaller ones; an optimizer (or EMA, "
             "LR scheduler state) created before pruning still holds the old tensors and would stop training them: "

@@ -1,6 +1,6 @@
 """Benchmark rows (JSON lines) -> pandas tables -> one self-contained HTML page with plots.
 
-    python -m reports.bench reports/bench/cpu.jsonl [--out reports/bench/cpu.html]
+    python -m reports.bench reports/bench/cpu.jsonl [more.jsonl ...] [--out reports/bench/cpu.html]
 
 (``python -m suites.benchmarks`` writes both files in one go.) The plots are matplotlib
 figures embedded as inline SVG, so the page needs nothing beside itself.
@@ -23,8 +23,8 @@ td:first-child, th:first-child { text-align: left; }
 """
 
 
-def load(path: Path) -> pd.DataFrame:
-    df = pd.read_json(path, lines=True)
+def load(*paths: Path) -> pd.DataFrame:
+    df = pd.concat([pd.read_json(p, lines=True) for p in paths], ignore_index=True)
     return df[df["kind"] == "benchmark"].copy()
 
 
@@ -269,18 +269,20 @@ def render(df: pd.DataFrame, title: str) -> str:
             f"<style>{PAGE_CSS}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def write(jsonl: Path, out: Path, title: str | None = None) -> Path:
-    df = load(jsonl)
+def write(jsonl: Path, out: Path, title: str | None = None, *more: Path) -> Path:
+    df = load(jsonl, *more)
     out.write_text(render(df, title or f"headprune benchmark: {jsonl.stem}"), encoding="utf-8")
     return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports.bench", description=__doc__.strip().splitlines()[0])
-    ap.add_argument("jsonl", type=Path)
-    ap.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the .jsonl)")
+    ap.add_argument("jsonl", type=Path, nargs="+", help="one or more results files (one page)")
+    ap.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the first .jsonl)")
+    ap.add_argument("--title", default=None)
     args = ap.parse_args(argv)
-    out = write(args.jsonl, args.out or args.jsonl.with_suffix(".html"))
+    first, *more = args.jsonl
+    out = write(first, args.out or first.with_suffix(".html"), args.title, *more)
     print(f"wrote {out}")
     return 0
 

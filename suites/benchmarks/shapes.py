@@ -85,7 +85,7 @@ def _llama(layers, heads=32, kv=8, inter=14336):
 def _phi3(layers, heads=32, inter=8192):
     return lambda: transformers.Phi3Config(hidden_size=heads * 96, num_attention_heads=heads, num_key_value_heads=heads,
                                            intermediate_size=inter, num_hidden_layers=layers, vocab_size=1024,
-                                           max_position_embeddings=8192, pad_token_id=0)
+                                           max_position_embeddings=8192, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 
 def _qwen2(layers, heads=28, kv=4, inter=18944):
@@ -110,7 +110,7 @@ GPU_SHAPES = (
 CPU_SHAPES = (
     Shape("vit-b16", "vit", "vision", _vit(1, 112), "ViTModel", batch=2, seq=112),
     Shape("deit-s", "deit", "vision", _deit(1, 112), "DeiTModel", batch=4, seq=112),
-    Shape("swin-t", "swin", "vision", _swin((1, 1, 1, 1), 224), "SwinModel", batch=1, seq=224),
+    Shape("swin-t", "swin", "vision", _swin((1, 1, 1), 112), "SwinModel", batch=1, seq=112),  # 3 stages
     Shape("bert-base", "bert", "encoder", _bert(1), "BertModel", batch=2, seq=64),
     Shape("llama-3-8b", "llama", "decoder", _llama(1, heads=8, kv=2, inter=3584), "LlamaModel", batch=1, seq=128,
           notes=LLM_NOTE + "; 1/4 width: 8 q / 2 kv heads of 128"),
