@@ -41,7 +41,31 @@ class Unsupported(Exception):
 @dataclass(frozen=True)
 class PruneRequest:
     """What to prune. ``heads``/``dims`` map a layer (attention block index) to the ids to remove,
-    numbered as the model is now; ``ratio`` lets the pruner choose."""
+    numbered as the model is now; ``ratio`` lets the pruner choose.
+
+    Ids: any iterable of ints (list, tuple, numpy/torch ints), in any order; an id listed twice in
+    one layer, like a layer given twice, is a bad request. The pruner gets its own copy of the
+    request and must not change it.
+
+    Ratio semantics (checked by ``check_ratio_honoured``): a ratio r in [0, 1) applies per layer to
+    the units of the mode, and removes ``count(n) = min(round_half_up(n * r), n - 1)`` of a layer's
+    n units, so every layer keeps one unit and r = 0 removes nothing. Units:
+
+    - ``heads``, MHA (one kv head per query head) and MQA (one kv head): the query heads.
+    - ``heads``, GQA (1 < kv heads < query heads), ``gqa="equal"``: the query heads of each kv
+      group; every group loses count(group size) of them, so no kv head goes.
+    - ``heads``, GQA, ``gqa="groups"``: the kv groups; count(kv heads) whole groups go, each with
+      all its query heads.
+    - ``head_dims``: the dims of a head (every head of a layer loses the same dims). RoPE models:
+      the rotary pairs (i, i + r/2) instead, count(pairs), one set shared by every layer; the
+      pass-through dims of partial rotary are counted apart, ``round_half_up(free * r)`` of them
+      (which may be all of them).
+
+    Which units go is the pruner's choice. The model is pruned in place: ``prune`` modifies the
+    object it is given (returning a pruned copy is a bug), and changes nothing else (other
+    weights, buffers, hyperparameters, train/eval flags, ``requires_grad``, no ``.grad`` or hooks
+    left behind, sliced tensors owning compact storage).
+    """
 
     mode: str = "heads"                                   # "heads" | "head_dims"
     heads: Mapping[int, tuple[int, ...]] | None = None

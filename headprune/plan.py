@@ -355,7 +355,7 @@ def select_heads(blocks, ratio: float, head_scores, group_scores, gqa: str = "eq
     for block in blocks:
         h, kv, g, d = block.num_heads, block.num_kv_heads, block.groups, block.head_dim
         hs = tied.get(block.layer, head_scores[block.layer])
-        if gqa == "groups" and g > 1:
+        if gqa == "groups" and 1 < kv < h:  # GQA only: in MHA and MQA the units are the query heads
             what, total, unit_width = "kv groups", kv, d         # the kv width kv' * d is the tighter one
         elif g == 1 or kv == 1:
             what, total, unit_width = "heads", h, d

@@ -11,7 +11,7 @@ import models
 from headprune import discovery
 from headprune.contract import Unsupported
 
-from .checks import CHECKS, CheckFailure, guard
+from .checks import CHECKS, CheckFailure, CheckSkipped, guard
 from .runner import run_check, trial, unsupported
 from .scenarios import scenario_by_id
 
@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     except guard.PrunerTimeout as exc:
         print(f"TIMEOUT: {exc}")
         return 1
+    except CheckSkipped as exc:
+        print(f"SKIPPED: {exc}")
+        return 0
     print("PASSED")
     return 0
 

@@ -7,9 +7,10 @@ import models
 
 from .checks import CHECKS, CheckFailure, Trial, base
 from .checks.base import PRUNER_NEEDS
-from .scenarios import Scenario, inexact_by_design, request_for, scenario_by_id, scenarios_for
+from .scenarios import LEAN_CHECKS, Scenario, inexact_by_design, request_for, scenario_by_id, scenarios_for
 
 _TRIALS: dict[tuple, Trial] = {}
+_ORIGINALS: dict[str, object] = {}  # one unpruned model per case, shared by its trials (never mutated)
 
 
 def unsupported(pruner, case: models.Case, scenario: Scenario) -> str | None:
@@ -46,6 +47,8 @@ def matrix() -> list[tuple[str, str, str]]:
     for case in models.cases():
         for scenario in scenarios_for(case):
             for check_name in sorted(CHECKS):
+                if scenario.lean and check_name not in LEAN_CHECKS:
+                    continue  # extra ratios: only the checks that judge the ratio
                 if static_unmet(case, scenario, check_name) is None:
                     out.append((case.name, scenario.id, check_name))
     return out
@@ -57,8 +60,10 @@ def trial(pruner, case_name: str, scenario_id: str) -> Trial:
     if key not in _TRIALS:
         case = models.get_case(case_name)
         scenario = scenario_by_id(case, scenario_id)
+        if case_name not in _ORIGINALS:
+            _ORIGINALS[case_name] = models.build(case, "eager")
         _TRIALS[key] = Trial(case, pruner, request_for(case, scenario), scenario_id,
-                             inexact_by_design(case, scenario.mode))
+                             inexact_by_design(case, scenario.mode), _ORIGINALS[case_name])
     return _TRIALS[key]
 
 
@@ -68,11 +73,14 @@ def repro_command(pruner_spec: str, case_name: str, scenario_id: str, check_name
 
 
 def run_check(pruner, case_name: str, scenario_id: str, check_name: str, *, pruner_spec: str = "") -> None:
-    """Run one check; a failure message ends with the request and a copy-paste repro."""
+    """Run one check; a failure message ends with the request sent (and how the pruner changed its
+    copy, if it did) and a copy-paste repro. A check whose root cause another check reports raises
+    CheckSkipped."""
     t = trial(pruner, case_name, scenario_id)
     try:
         CHECKS[check_name](t)
     except CheckFailure as exc:
         spec = pruner_spec or getattr(pruner, "name", "?")
-        raise CheckFailure(f"{exc}\n  request: {t.request.describe()}\n"
+        changed = f"\n  note:    {t.request_problem}" if t.request_problem else ""
+        raise CheckFailure(f"{exc}\n  request: {t.request.describe()}{changed}\n"
                            f"  repro:   {repro_command(spec, case_name, scenario_id, check_name)}") from None

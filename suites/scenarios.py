@@ -13,15 +13,24 @@ from headprune.contract import PruneRequest
 from models import Case
 
 
+RATIO = 0.5                         # the ratio every check judges
+EXTRA_RATIOS = (0.0, 0.3, 0.625, 0.9)  # judged by LEAN_CHECKS only: 0 removes nothing; 0.3 and 0.625
+#                                     tell round-half-up from floor, ceil and banker's rounding at 4 and 8
+#                                     units (and keep-share from remove-share); 0.9 reaches the last-unit cap
+LEAN_CHECKS = frozenset({"check_shapes", "check_ratio_honoured"})
+
+
 @dataclass(frozen=True)
 class Scenario:
     mode: str          # "heads" | "head_dims"
     selection: str     # "explicit" | "ratio"
     gqa: str = "equal"
+    ratio: float = RATIO
 
     @property
     def id(self) -> str:
-        parts = [self.mode] + ([] if self.selection == "explicit" else ["ratio"])
+        parts = [self.mode] + ([] if self.selection == "explicit" else
+                               ["ratio" + ("" if self.ratio == RATIO else f"{self.ratio:g}")])
         if self.gqa != "equal":
             parts.append(self.gqa)
         return "-".join(parts)
@@ -30,20 +39,29 @@ class Scenario:
     def explicit(self) -> bool:
         return self.selection == "explicit"
 
+    @property
+    def lean(self) -> bool:
+        """An extra ratio: only LEAN_CHECKS run on it (the matrix stays affordable)."""
+        return not self.explicit and self.ratio != RATIO
 
-RATIO = 0.5
+
+def _has_gqa(case: Case) -> bool:
+    return any(h > kv > 1 for h, kv in zip(case.num_heads, case.num_kv_heads))
 
 
 def scenarios_for(case: Case) -> list[Scenario]:
     """The scenarios of every mode the architecture allows (a mode refused by design has none;
-    tests/ check that the reference refuses it)."""
+    tests/ check that the reference refuses it). Extra ratios are lean (LEAN_CHECKS only)."""
     out = []
     if not case.refusal("heads"):
-        out += [Scenario("heads", "explicit"), Scenario("heads", "ratio")]
-        if any(h > kv > 1 for h, kv in zip(case.num_heads, case.num_kv_heads)):
-            out.append(Scenario("heads", "ratio", "groups"))
+        out.append(Scenario("heads", "explicit"))
+        for r in (RATIO, *EXTRA_RATIOS):
+            out.append(Scenario("heads", "ratio", ratio=r))
+            if _has_gqa(case) and r in (RATIO, 0.0):  # groups of 2 kv heads: every other ratio removes one
+                out.append(Scenario("heads", "ratio", "groups", r))
     if not case.refusal("head_dims"):
-        out += [Scenario("head_dims", "explicit"), Scenario("head_dims", "ratio")]
+        out.append(Scenario("head_dims", "explicit"))
+        out += [Scenario("head_dims", "ratio", ratio=r) for r in (RATIO, *EXTRA_RATIOS)]
     return out
 
 
@@ -62,8 +80,20 @@ def inexact_by_design(case: Case, mode: str) -> str | None:
     return None
 
 
-def explicit_heads(case: Case) -> dict[int, tuple[int, ...]]:
+def _unsorted(layer: int, ids) -> list[int] | tuple[int, ...]:
+    """Ids in no particular order, as a tuple in even layers and a list in odd ones (any iterable
+    of ints is a valid selection, in any order)."""
+    ids = sorted(ids)
+    ids = ids[1:] + ids[:1] if len(ids) > 2 else ids[::-1]
+    return tuple(ids) if layer % 2 == 0 else list(ids)
+
+
+def explicit_heads(case: Case) -> dict[int, list[int] | tuple[int, ...]]:
     """Different removals per layer: GQA layers alternate whole groups and an equal split."""
+    return {layer: _unsorted(layer, ids) for layer, ids in _explicit_heads(case).items()}
+
+
+def _explicit_heads(case: Case) -> dict[int, tuple[int, ...]]:
     out = {}
     for layer, (h, kv) in enumerate(zip(case.num_heads, case.num_kv_heads)):
         g = h // kv
@@ -94,7 +124,11 @@ def rope_pair(case: Case, p: int) -> tuple[int, int]:
     return (2 * p, 2 * p + 1) if "rope_interleaved" in case.tags else (p, p + case.rotary // 2)
 
 
-def explicit_dims(case: Case) -> dict[int, tuple[int, ...]]:
+def explicit_dims(case: Case) -> dict[int, list[int] | tuple[int, ...]]:
+    return {layer: _unsorted(layer, ids) for layer, ids in _explicit_dims(case).items()}
+
+
+def _explicit_dims(case: Case) -> dict[int, tuple[int, ...]]:
     d = case.head_dim
     if "rope" in case.tags:
         r = case.rotary
@@ -111,7 +145,7 @@ def explicit_dims(case: Case) -> dict[int, tuple[int, ...]]:
 def request_for(case: Case, scenario: Scenario) -> PruneRequest:
     inexact = inexact_by_design(case, scenario.mode) is not None
     if not scenario.explicit:
-        return PruneRequest(mode=scenario.mode, ratio=RATIO, gqa=scenario.gqa, allow_inexact=inexact)
+        return PruneRequest(mode=scenario.mode, ratio=scenario.ratio, gqa=scenario.gqa, allow_inexact=inexact)
     if scenario.mode == "heads":
         return PruneRequest(mode="heads", heads=explicit_heads(case))
     return PruneRequest(mode="head_dims", dims=explicit_dims(case), allow_inexact=inexact)
@@ -131,6 +165,7 @@ def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
         out.append(("layer index out of range", PruneRequest(heads={n: (0,)})))
         g = h // kv
         valid0 = tuple(range(g)) if kv > 1 and g > 1 else (0,)  # a whole kv group is legal under GQA
+        out.append(("head id repeated", PruneRequest(heads={0: [*valid0[::-1], valid0[-1]]})))
         if n > 1:
             out.append(("valid layer 0, invalid layer 1",
                         PruneRequest(heads={0: valid0, 1: tuple(range(case.num_heads[1]))})))
@@ -142,6 +177,8 @@ def bad_requests(case: Case, mode: str) -> list[tuple[str, PruneRequest]]:
         out.append(("every dim of a head", PruneRequest(mode="head_dims", dims={0: tuple(range(d))})))
         out.append(("dim index out of range", PruneRequest(mode="head_dims", dims={0: (d,)})))
         legal = rope_pair(case, 1) if "rope" in case.tags else (1, 1 + d // 2)
+        out.append(("dim id repeated", PruneRequest(mode="head_dims", dims={i: [*legal, legal[0]] for i in range(n)},
+                                                    allow_inexact=True)))
         if "rope" in case.tags:
             out.append(("RoPE dim without its pair", PruneRequest(mode="head_dims", dims={i: (1,) for i in range(n)})))
             out.append(("RoPE pairs differ across layers", PruneRequest(mode="head_dims", dims={0: legal})))

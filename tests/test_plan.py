@@ -154,6 +154,13 @@ def test_mqa_equal_keeps_the_single_kv_head():
     _exact(name, model, original, rh=report.removed_heads)
 
 
+@pytest.mark.parametrize("gqa", ["equal", "groups"])
+def test_mqa_ratio_counts_query_heads_whatever_the_gqa_strategy(gqa):
+    # The contract: MHA and MQA layers count query heads; only GQA layers have kv groups to remove.
+    report = headprune.prune(S.build("llama-mqa"), ratio=0.25, gqa=gqa)
+    assert [(lr.heads_after, lr.kv_heads_after) for lr in report.layers] == [(6, 1), (6, 1)]
+
+
 @pytest.mark.parametrize("name", ["llama", "llama-gqa", "qwen2", "phi3"])
 def test_rope_dims_ratio_removes_the_weakest_whole_pair_everywhere(name):
     c = S.case(name)

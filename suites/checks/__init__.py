@@ -2,8 +2,8 @@
 
 ``CHECKS`` maps each check name to its :class:`Check`; importing this package registers them.
 """
-from . import equivalence, lifecycle, structure, sync  # noqa: F401  (registration)
+from . import equivalence, lifecycle, structure, sync, untouched  # noqa: F401  (registration)
 from . import guard
-from .base import CHECKS, Check, CheckFailure, Trial
+from .base import CHECKS, Check, CheckFailure, CheckSkipped, Trial
 
-__all__ = ["CHECKS", "Check", "CheckFailure", "Trial", "guard"]
+__all__ = ["CHECKS", "Check", "CheckFailure", "CheckSkipped", "Trial", "guard"]

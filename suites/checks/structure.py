@@ -1,5 +1,7 @@
-"""Checks on the pruned model's structure: shapes, GQA pairing, the request, parameter count."""
+"""Checks on the pruned model's structure: shapes, GQA pairing, the request, the ratio, parameter count."""
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -12,7 +14,13 @@ from .base import CheckFailure, Trial, check, fail_unless
 
 @check()
 def check_shapes(trial: Trial) -> None:
-    """q/k/v/o (or fused) weights, biases and per-head extras agree with the counts the model reports."""
+    """q/k/v/o (or fused) weights, biases and per-head extras agree with the counts the model reports,
+    and every pruned head is cut from its own original head. Root causes (the pruner raised, pruned a
+    copy, or weights that match nothing) are reported here once; the checks that depend on them skip."""
+    if (why := trial.root_cause()) is not None:
+        raise CheckFailure(why)
+    if isinstance(trial.matched, CheckFailure):
+        raise trial.matched
     try:
         blocks = headprune.attention_blocks(trial.pruned)  # validates projections and per-head tables
     except headprune.PruningError as exc:
@@ -71,6 +79,86 @@ def check_request_honoured(trial: Trial) -> None:
                 fail_unless(src.dims == want, f"layer {s.layer}: head {src.head} keeps dims {src.dims}, "
                             f"requested {want}")
             fail_unless(s.heads == tuple(range(s.heads_before)), f"layer {s.layer}: heads changed in head_dims mode")
+
+
+def ratio_count(units: int, ratio: float) -> int:
+    """The contract (headprune.contract.PruneRequest): round half up, never a layer's last unit."""
+    return min(math.floor(units * ratio + 0.5), units - 1)
+
+
+def _heads_ratio_problem(s, ratio: float, gqa: str) -> str | None:
+    h, kv = s.heads_before, s.kv_heads_before
+    g = h // kv
+    removed = sorted(set(range(h)) - set(s.heads))
+    if s.head_dim != s.head_dim_before:
+        return f"head_dim changed {s.head_dim_before} -> {s.head_dim} in heads mode"
+    if g == 1 or kv == 1:  # MHA or MQA: the units are the query heads
+        want = ratio_count(h, ratio)
+        if len(removed) != want:
+            return f"removed {len(removed)} of {h} query heads {removed}; ratio {ratio} removes {want}"
+        return None
+    by_group = {grp: [q for q in removed if q // g == grp] for grp in range(kv)}
+    if gqa == "groups":
+        want = ratio_count(kv, ratio)
+        partial = {grp: qs for grp, qs in by_group.items() if 0 < len(qs) < g}
+        whole = [grp for grp, qs in by_group.items() if len(qs) == g]
+        if partial:
+            return f"gqa='groups' removes whole kv groups, but kv groups {sorted(partial)} lost only {partial}"
+        if len(whole) != want:
+            return f"removed {len(whole)} of {kv} kv groups {whole}; ratio {ratio} removes {want}"
+        return None
+    want = ratio_count(g, ratio)
+    counts = {grp: len(qs) for grp, qs in by_group.items()}
+    if any(n != want for n in counts.values()):
+        return (f"gqa='equal' removes {want} of the {g} query heads of every kv group; removed per group: "
+                f"{counts}")
+    return None
+
+
+def _dims_ratio_problem(s, rotary_dim: int | None, rope, ratio: float) -> str | None:
+    d = s.head_dim_before
+    kept = set(s.q[0].dims) if s.q else set()
+    removed = sorted(set(range(d)) - kept)
+    if s.heads != tuple(range(s.heads_before)):
+        return f"heads changed in head_dims mode: kept {s.heads}"
+    if rotary_dim is None:
+        want = ratio_count(d, ratio)
+        if len(removed) != want:
+            return f"removed {len(removed)} of {d} head dims {removed}; ratio {ratio} removes {want}"
+        return None
+    half, free = rotary_dim // 2, d - rotary_dim
+    pairs = sorted({rope.pair_of(i, rotary_dim) for i in removed if i < rotary_dim})
+    want_pairs, want_free = ratio_count(half, ratio), math.floor(free * ratio + 0.5)
+    got_free = [i for i in removed if i >= rotary_dim]
+    if len(pairs) != want_pairs:
+        return (f"removed {len(pairs)} of {half} RoPE pairs {pairs} (dims {removed}); ratio {ratio} removes "
+                f"{want_pairs}")
+    if len(got_free) != want_free:
+        return f"removed {len(got_free)} of {free} pass-through dims {got_free}; ratio {ratio} removes {want_free}"
+    return None
+
+
+@check("ratio")
+def check_ratio_honoured(trial: Trial) -> None:
+    """A ratio request removes, per layer, round_half_up(units * ratio) capped at units - 1, where the
+    units follow the mode and the GQA strategy (the contract, headprune.contract.PruneRequest)."""
+    req = trial.request
+    originals = headprune.attention_blocks(trial.original)
+    problems = []
+    for s, block in zip(trial.survivors, originals):
+        if req.mode == "heads":
+            problem = _heads_ratio_problem(s, req.ratio, req.gqa)
+        else:
+            problem = _dims_ratio_problem(s, block.rotary_dim, block.family.rope, req.ratio)
+        if problem:
+            problems.append(f"layer {s.layer}: {problem}")
+    if problems and req.ratio > 0 and all(_unchanged(s) for s in trial.survivors):
+        problems.append("nothing was removed at all: the model passed in must be pruned in place")
+    fail_unless(not problems, "; ".join(problems[:4]))
+
+
+def _unchanged(s) -> bool:
+    return s.heads == tuple(range(s.heads_before)) and s.head_dim == s.head_dim_before
 
 
 def _block_params(block, h: int, kv: int, d: int) -> int:

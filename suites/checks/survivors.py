@@ -61,7 +61,12 @@ def _features(located) -> torch.Tensor:
     return rows
 
 
-def _match(new: torch.Tensor, old: torch.Tensor, *, by_direction: bool, what: str) -> list[int]:
+def tolerance(dtype: torch.dtype) -> float:
+    """Relative tolerance for matching rows: q rows may carry a folded scale, rounded in ``dtype``."""
+    return max(TOL, 4 * torch.finfo(dtype).eps) if dtype.is_floating_point else TOL
+
+
+def _match(new: torch.Tensor, old: torch.Tensor, *, by_direction: bool, what: str, tol: float = TOL) -> list[int]:
     """For each row of ``new``, the index of the equal row of ``old``."""
     if new.shape[1] != old.shape[1]:
         raise CheckFailure(f"{what}: input width changed from {old.shape[1]} to {new.shape[1]}")
@@ -71,7 +76,7 @@ def _match(new: torch.Tensor, old: torch.Tensor, *, by_direction: bool, what: st
     dist = torch.cdist(new, old)
     best = dist.argmin(dim=1)
     scale = old.abs().max().clamp_min(1e-12)
-    bad = [i for i in range(new.shape[0]) if dist[i, best[i]] > TOL * scale * (old.shape[1] ** 0.5)]
+    bad = [i for i in range(new.shape[0]) if dist[i, best[i]] > tol * scale * (old.shape[1] ** 0.5)]
     if bad:
         raise CheckFailure(f"{what}: rows {bad[:8]} match no row of the original (weights were altered, "
                            "not sliced)")
@@ -79,13 +84,23 @@ def _match(new: torch.Tensor, old: torch.Tensor, *, by_direction: bool, what: st
 
 
 def _group(indices: list[int], d_old: int, d_new: int, what: str) -> tuple[Source, ...]:
-    out = []
+    """Pruned heads as (original head, its dims), one-to-one: no original head, and no original
+    channel, may feed two pruned ones (a duplicated head is not a kept head)."""
+    out: list[Source] = []
+    taken: dict[int, int] = {}
     for j in range(len(indices) // d_new):
         chunk = indices[j * d_new:(j + 1) * d_new]
         heads = {i // d_old for i in chunk}
         if len(heads) != 1:
             raise CheckFailure(f"{what}: pruned head {j} mixes channels of original heads {sorted(heads)}")
-        out.append(Source(heads.pop(), tuple(i % d_old for i in chunk)))
+        head = heads.pop()
+        if head in taken:
+            raise CheckFailure(f"{what}: pruned heads {taken[head]} and {j} are both cut from original head {head}")
+        dims = tuple(i % d_old for i in chunk)
+        if len(set(dims)) != len(dims):
+            raise CheckFailure(f"{what}: pruned head {j} repeats dims of original head {head}: {dims}")
+        taken[head] = j
+        out.append(Source(head, dims))
     return tuple(out)
 
 
@@ -95,8 +110,8 @@ def identify_block(old: headprune.AttentionBlock, new: headprune.AttentionBlock)
     old_rows, new_rows = old.qkv_rows(), new.qkv_rows()
     sources = {}
     for role in ("q", "k", "v"):
-        idx = _match(_features(new_rows[role]), _features(old_rows[role]),
-                     by_direction=(role == "q"), what=f"{where} {role} rows")
+        idx = _match(_features(new_rows[role]), _features(old_rows[role]), by_direction=(role == "q"),
+                     what=f"{where} {role} rows", tol=tolerance(weight(old_rows[role].lin).dtype))
         sources[role] = _group(idx, d_old, d_new, f"{where} {role}")
     o_idx = _match(weight(new.o).detach().double().T, weight(old.o).detach().double().T,
                    by_direction=False, what=f"{where} o columns")

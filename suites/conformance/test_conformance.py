@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import models
-from suites.checks import CHECKS, CheckFailure
+from suites.checks import CHECKS, CheckFailure, CheckSkipped
 from suites.runner import matrix, run_check, trial, unsupported
 from suites.scenarios import scenario_by_id
 
@@ -26,5 +26,7 @@ def test_conformance(case_name, scenario_id, check_name, pruner, request):
         failure = None
     except CheckFailure as exc:
         failure = f"{check_name} failed: {exc}"
+    except CheckSkipped as exc:
+        pytest.skip(str(exc))
     if failure:
         pytest.fail(failure, pytrace=False)  # the message says it all, and its repro reruns it

@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import headprune
+import headprune.importance
 from headprune.api import apply_plan
 from headprune.blocks import resolve, weight
 from headprune.contract import Capabilities, PruneRequest
@@ -234,7 +235,7 @@ class StaleHeadDim(Mutant):
     name = "stale_head_dim"
     trap = "head_dims mode slices the weights but does not update attn.head_dim"
     caught_by = frozenset({"check_shapes", "check_attribute_sync"})
-    where = (("llama", "head_dims"), ("vit", "head_dims"))
+    where = (("vit", "head_dims"), ("bert", "head_dims"))
 
     def prune(self, model, request):
         old = {b.name: b.head_dim for b in headprune.attention_blocks(model)}
@@ -300,7 +301,7 @@ class QkvBiasByPosition(Mutant):
 
     name = "qkv_bias_by_position"
     trap = "slices q/k/v weight rows by the kept heads but their biases by position"
-    caught_by = frozenset({EXACT})
+    caught_by = frozenset({"check_shapes"})  # a row whose bias is not its own matches no original row
     where = (("qwen2", "heads"), ("qwen2", "head_dims"))
 
     def prune(self, model, request):
@@ -463,7 +464,8 @@ class MasksHeads(Mutant):
 
     name = "masks_heads"
     trap = "masks heads (torch.nn.utils.prune.custom_from_mask on o_proj) instead of slicing them out"
-    caught_by = frozenset({"check_param_count", "check_shapes", "check_request_honoured", EXACT, "check_trainable"})
+    # the masked o weights match no original column: check_shapes reports it, the survivor-based checks skip
+    caught_by = frozenset({"check_shapes", EXACT, "check_trainable", "check_untouched"})
     where = (("bert", "heads"), ("llama-gqa", "heads"))
 
     def prune(self, model, request):
@@ -591,6 +593,278 @@ class PartialSurgery(Mutant):
             reference_prune(model, dataclasses.replace(request, heads={layer: ids}))
 
 
+# -- ratio semantics (the contract: per layer, round half up, never the last unit) --------------
+
+class RatioAsKeepShare(Mutant):
+    """Reads ``ratio`` as the share of heads to *keep*: identical at 0.5, so only other ratios show it."""
+
+    name = "ratio_as_keep_share"
+    trap = "keeps round(n * ratio) units (ratio read as the fraction kept) instead of removing them"
+    caught_by = frozenset({"check_ratio_honoured"})
+    where = (("vit", "heads-ratio0.3"), ("llama", "head_dims-ratio0.3"))
+
+    def prune(self, model, request):
+        if request.ratio:
+            request = dataclasses.replace(request, ratio=1 - request.ratio)
+        reference_prune(model, request)
+
+
+class RatioZeroMeansDefault(Mutant):
+    """``ratio = request.ratio or 0.5``: a ratio of 0 is falsy and becomes the default."""
+
+    name = "ratio_zero_means_default"
+    trap = "request.ratio or DEFAULT_RATIO: ratio=0 prunes half the heads"
+    caught_by = frozenset({"check_ratio_honoured"})
+    where = (("bert", "heads-ratio0"), ("llama-gqa", "head_dims-ratio0"))
+
+    def prune(self, model, request):
+        if request.ratio is not None:
+            request = dataclasses.replace(request, ratio=request.ratio or 0.5)
+        reference_prune(model, request)
+
+
+class RatioRoundsDown(Mutant):
+    """``int(n * ratio)`` heads per layer: floor, not round half up (4 heads at 0.625: 2, not 3)."""
+
+    name = "ratio_rounds_down"
+    trap = "int(num_heads * ratio) heads removed per layer (floor) instead of round half up"
+    caught_by = frozenset({"check_ratio_honoured"})
+    where = (("vit", "heads-ratio0.625"), ("timm-vit", "heads-ratio0.625"))
+
+    def prune(self, model, request):
+        if request.ratio is None or request.mode != "heads":
+            return reference_prune(model, request)
+        remove = {}
+        for block in headprune.attention_blocks(model):
+            scores = headprune.importance.head_scores(block)
+            n = min(int(block.num_heads * request.ratio), block.num_heads - 1)
+            remove[block.layer] = sorted(range(block.num_heads), key=lambda h: float(scores[h]))[:n]
+        reference_prune(model, dataclasses.replace(request, ratio=None, heads=remove))
+
+
+class RatioIgnoresGqaStrategy(Mutant):
+    """Treats ``gqa="groups"`` like ``"equal"``: every kv group loses query heads, none goes whole."""
+
+    name = "ratio_ignores_gqa_strategy"
+    trap = "ignores request.gqa and always removes the same number of query heads per kv group"
+    caught_by = frozenset({"check_ratio_honoured"})
+    where = (("llama-gqa", "heads-ratio-groups"), ("qwen2", "heads-ratio-groups"))
+
+    def prune(self, model, request):
+        reference_prune(model, dataclasses.replace(request, gqa="equal"))
+
+
+# -- side effects: what a pruner must leave alone --------------------------------------------
+
+class PrunesACopy(Mutant):
+    """Deep-copies the model, prunes the copy and returns it (``model = prune(model)`` style): the
+    caller's model, the one the contract prunes in place, is left as it was."""
+
+    name = "prunes_a_copy"
+    trap = "returns a pruned deep copy and leaves the model passed in untouched"
+    caught_by = frozenset({"check_shapes"})  # the root cause, reported once; the rest skip
+    where = (("vit", "heads"), ("llama", "heads-ratio"))
+
+    def prune(self, model, request):
+        pruned = copy.deepcopy(model)
+        reference_prune(pruned, request)
+        return pruned
+
+
+class PrunesALocalCopy(Mutant):
+    """``model = copy.deepcopy(model)`` at the top of ``prune`` ("don't touch the caller's model"),
+    then prunes the local copy and returns nothing: the caller's model is never pruned."""
+
+    name = "prunes_a_local_copy"
+    trap = "rebinds model to a deep copy inside prune() and returns nothing"
+    caught_by = frozenset({"check_untouched", "check_request_honoured"})
+    where = (("vit", "heads"), ("llama-gqa", "heads"))
+
+    def prune(self, model, request):
+        model = copy.deepcopy(model)
+        reference_prune(model, request)
+
+
+class SortsRequestInPlace(Mutant):
+    """``ids.sort()`` on the caller's lists to normalise them: right pruning, mutated request."""
+
+    name = "sorts_request_in_place"
+    trap = "sorts (and dedups) the request's id lists in place, changing the caller's request"
+    caught_by = frozenset({"check_untouched"})
+    where = (("vit", "heads"), ("llama-gqa", "head_dims"))
+
+    def prune(self, model, request):
+        for ids in (request.heads or request.dims or {}).values():
+            if isinstance(ids, list):
+                ids.sort()
+        reference_prune(model, request)
+
+
+class ScoresInEvalMode(Mutant):
+    """Calls ``model.eval()`` to score heads and never restores the train/eval flags: a model
+    being fine-tuned silently loses its dropout."""
+
+    name = "scores_in_eval_mode"
+    trap = "model.eval() for scoring, the caller's train/eval flags never restored"
+    caught_by = frozenset({"check_untouched"})
+    where = (("bert", "heads"), ("llama-gqa", "heads-ratio"))
+
+    def prune(self, model, request):
+        model.eval()
+        reference_prune(model, request)
+
+
+class LeavesGrad(Mutant):
+    """Scores heads by gradient (Taylor importance) and leaves the ``.grad`` of the scoring pass on
+    every parameter: memory held, and the next optimizer step applies it."""
+
+    name = "leaves_grad"
+    trap = "backward() for gradient importance, then no zero_grad(set_to_none=True)"
+    caught_by = frozenset({"check_untouched"})
+    where = (("vit", "heads"), ("qwen2", "head_dims"))
+
+    def prune(self, model, request):
+        for p in model.parameters():
+            if p.requires_grad:
+                p.grad = torch.zeros_like(p)  # what a scoring backward leaves behind
+        reference_prune(model, request)
+
+
+class LeavesActivationHooks(Mutant):
+    """Registers forward hooks to collect activation statistics and never removes them: outputs
+    unchanged, but every later forward pays for them and the model cannot be pickled cleanly."""
+
+    name = "leaves_activation_hooks"
+    trap = "register_forward_hook for activation scoring, handle.remove() forgotten"
+    caught_by = frozenset({"check_untouched"})
+    where = (("timm-vit", "heads"), ("llama", "heads-ratio"))
+
+    def prune(self, model, request):
+        for block in headprune.attention_blocks(model):
+            block.module.register_forward_hook(lambda module, args, output: None)
+        reference_prune(model, request)
+
+
+class SlicesAsViews(Mutant):
+    """Keeps the kept rows as a view into the old weight's storage (``w[:n]``-style narrowing, or
+    ``.data =`` a view): the model reports fewer parameters but frees no memory."""
+
+    name = "slices_as_views"
+    trap = "sliced weights are views of the full-size tensors, so no memory is freed"
+    caught_by = frozenset({"check_untouched"})
+    where = (("vit", "heads"), ("llama", "head_dims"))
+
+    def prune(self, model, request):
+        with torch.no_grad():
+            for block in pruned_blocks(model, request):
+                for lin in block.projections().values():
+                    w = weight(lin)
+                    full = torch.empty(w.numel() * 2, dtype=w.dtype)  # the old, larger storage
+                    full[:w.numel()] = w.reshape(-1)
+                    lin.weight = nn.Parameter(full[:w.numel()].view(w.shape), requires_grad=w.requires_grad)
+
+
+class ResetsNormEps(Mutant):
+    """Rebuilds the layer norms next to the attention with the default ``eps=1e-5``: outputs move
+    by far less than any logits tolerance, the model is no longer the one it was."""
+
+    name = "resets_norm_eps"
+    trap = "nn.LayerNorm(dim) rebuilt with the default eps, not the model's layer_norm_eps"
+    caught_by = frozenset({"check_untouched"})
+    where = (("vit", "heads"), ("timm-deit", "head_dims"))
+
+    def prune(self, model, request):
+        reference_prune(model, request)
+        for module in model.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.eps = 1e-5
+
+
+class Float32SlicesInHalf(Mutant):
+    """Scores and slices in float32 (``w.float()``) and stores the float32 slices: in a bf16 or
+    fp16 model the pruned projections no longer match their inputs and forward fails."""
+
+    name = "float32_slices_in_half"
+    trap = "sliced weights kept in float32 (the scoring copy) in a bfloat16/float16 model"
+    caught_by = frozenset({"check_dtype_device", "check_exact_half_precision"})
+    where = (("llama", "heads"), ("vit", "head_dims"))
+
+    def prune(self, model, request):
+        with torch.no_grad():
+            for block in pruned_blocks(model, request):
+                for lin in block.projections().values():
+                    if lin.weight.dtype in (torch.bfloat16, torch.float16):
+                        lin.weight = nn.Parameter(lin.weight.float(), requires_grad=lin.weight.requires_grad)
+
+
+class DuplicatedHead(Mutant):
+    """An off-by-one in the kept-index list repeats the first kept head in place of the last one:
+    shapes and counts are right, one head is computed twice and another is gone."""
+
+    name = "duplicated_head"
+    trap = "keep list built as [keep[0]] + keep[:-1]-style: one kept head duplicated, another dropped"
+    caught_by = frozenset({"check_shapes"})
+    where = (("vit", "heads"), ("timm-deit", "heads"))
+
+    def prune(self, model, request):
+        plan, blocks = plan_for(model, request)
+        layers = tuple(dataclasses.replace(lp, keep_heads=(lp.keep_heads[0], *lp.keep_heads[:-1]),
+                                           keep_kv_heads=(lp.keep_kv_heads[0], *lp.keep_kv_heads[:-1]))
+                       if len(lp.keep_heads) > 1 else lp for lp in plan.layers)
+        apply_plan(model, dataclasses.replace(plan, layers=layers), blocks)
+
+
+class HookLeftOnRefusal(Mutant):
+    """Installs a pre-hook that masks the heads to remove (to measure the loss without them) before
+    validating the request; a refused request raises but leaves the masking hook in place."""
+
+    name = "hook_left_on_refusal"
+    trap = "a head-masking forward pre-hook installed before validation and not removed when validation fails"
+    caught_by = frozenset({"check_bad_requests"})
+    where = (("vit", "heads"), ("llama", "heads"))
+    capabilities = Capabilities(validates_requests=True)
+
+    def prune(self, model, request):
+        blocks = headprune.attention_blocks(model)
+        handles = []
+        for block in blocks:
+            d = block.head_dim
+            drop = [h for h in (request.heads or {}).get(block.layer, ()) if isinstance(h, int) and 0 <= h < block.num_heads]
+            cols = torch.tensor([h * d + i for h in drop for i in range(d)], dtype=torch.long)
+
+            def mask(module, args, cols=cols):
+                x = args[0].clone()
+                x[..., cols] = 0
+                return (x, *args[1:])
+            handles.append(block.o.register_forward_pre_hook(mask))
+        reference_prune(model, request)  # raises on a bad request: the hooks stay
+        for h in handles:
+            h.remove()
+
+
+class LoadKeepsFreshConfig(Mutant):
+    """Replays the saved plan on load but then restores the fresh model's config (``config =
+    fresh.config``): weights and modules are pruned, the config describes the unpruned model."""
+
+    name = "load_keeps_fresh_config"
+    trap = "load() replays the weights but keeps the unpruned model's config"
+    caught_by = frozenset({"check_save_load"})
+    where = (("llama", "heads-ratio"), ("vit", "head_dims-ratio"))
+    capabilities = Capabilities(save_load=True)
+
+    def prune(self, model, request):
+        reference_prune(model, request)
+
+    def save(self, model, directory):
+        headprune.save(model, directory)
+
+    def load(self, directory, fresh_model):
+        config = copy.deepcopy(fresh_model.config)
+        loaded = headprune.load(directory, model=fresh_model)
+        loaded.config = config
+        return loaded
+
+
 # -- registry ---------------------------------------------------------------------------------
 
 # -- decoder layouts (attention-map §10) -----------------------------------------------------
@@ -624,7 +898,7 @@ class FusedRowsAsBlocks(Mutant):
 
     name = "fused_rows_as_blocks"
     trap = "keeps fused q/k/v rows as if laid out [q H*d | k KV*d | v KV*d] when the model interleaves them"
-    caught_by = frozenset({EXACT})
+    caught_by = frozenset({"check_shapes"})  # rows cut across heads match no original head: reported once
     where = (("gpt-neox", "heads"), ("falcon", "heads"), ("falcon-mha", "heads-ratio"))
 
     def prune(self, model, request):

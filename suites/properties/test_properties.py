@@ -89,4 +89,4 @@ def test_unequal_gqa_split_is_refused_untouched(case_name, pruner, data):
         pytest.skip(f"{pruner.name} does not claim to validate requests")
     removal = data.draw(strategies.unequal_gqa_split(case), label="heads")
     refused_untouched(pruner, models.build(case), PruneRequest(mode="heads", heads=removal),
-                      f"unequal GQA split {removal}")
+                      f"unequal GQA split {removal}", case)
