@@ -75,7 +75,7 @@ class State:
                              if not k.startswith("_") and k != "training" and _primitive(v)}
                       for name, m in model.named_modules()}
         config = getattr(model, "config", None)
-        self.config = config.to_dict() if hasattr(config, "to_dict") else {}
+        self.config = _flatten(config.to_dict()) if hasattr(config, "to_dict") else {}
         self.hooks = hooks(model)
 
 
@@ -104,6 +104,22 @@ class MayChange:
         return any(name == p or name.startswith(p + ".") for p in self.subtrees)
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """``{"text_config.num_attention_heads": 4, ...}``: composite configs sync their towers' fields."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _synced(key: str, fields: set[str]) -> bool:
+    """Whether config ``key`` (dotted, maybe inside a tower's sub-config) is one a family syncs."""
+    return any(key == f or key.endswith("." + f) or key.startswith(f + ".") or f".{f}." in key for f in fields)
+
+
 def _may_change(model: nn.Module, mode: str) -> MayChange:
     out = MayChange()
     tensors, attrs, config = out.tensors, out.attrs, out.config
@@ -128,8 +144,13 @@ def _may_change(model: nn.Module, mode: str) -> MayChange:
             names = attrs.setdefault(f"{base}.{owner}" if owner else base, set())
             if names is not ANY:
                 names.add(leaf)
+        for aligned in fam.aligned:  # tensors laid out like q/k/v rows (EVA q_bias, DeBERTa pos_key_proj)
+            if isinstance(resolve(model, f"{base}.{aligned.path}"), nn.Module):
+                add_module(aligned.path)
+            else:
+                tensors.add(f"{base}.{aligned.path}")
         for field in (*fam.config_fields, *fam.private_config):
-            config.update(p.split(".")[0] for p in (field.name, *field.fallbacks))
+            config.update((field.name, *field.fallbacks))
     if mode == "head_dims":
         names = {id(m): n for n, m in model.named_modules()}
         tensors.update(f"{names[id(m)]}.{b}".lstrip(".") for m, b in rotary_tables(model))
@@ -172,7 +193,7 @@ def untouched_problems(before: State, after: State, may: MayChange) -> list[str]
         out.append(f"module hyperparameters changed: {hyper[:4]}")
     # new keys are the pruner's own bookkeeping (headprune's per_layer_config); existing ones must stay
     if cfg := sorted(k for k in before.config.keys()
-                     if k not in config_keys and before.config.get(k) != after.config.get(k)):
+                     if not _synced(k, config_keys) and before.config.get(k) != after.config.get(k)):
         out.append(f"config fields that mirror no head count changed: {cfg[:4]}")
     if after.hooks != before.hooks:
         extra = {k: v for k, v in after.hooks.items() if before.hooks.get(k) != v}
