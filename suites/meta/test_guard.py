@@ -90,7 +90,10 @@ def test_a_failing_property_spends_only_its_budget(outside):
     assert proc.returncode == 1, (proc.stdout + proc.stderr)[-3000:]
     (row,) = _rows(results)
     assert row["outcome"] == "failed", row
-    assert "property budget of 20 s spent" in row["reason"] and "first failure seen: " in row["reason"], row
+    # Profiles do not shrink (suites/plugin.py): the first failure is reported at once, or, if the
+    # budget runs out first, the budget message carries it.
+    assert ("property budget of 20 s spent" in row["reason"] and "first failure seen: " in row["reason"]) \
+        or "kept heads" in row["reason"], row
     assert row["duration"] < 120, row  # not minutes of shrinking
 
 
