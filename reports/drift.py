@@ -101,7 +101,7 @@ def pruner_section(frame: pd.DataFrame, hs: list[dict], order: list[str]) -> str
         h = by_label[label]
         col = {k: h["versions"].get(k, "") for k in RELEASE_KEYS}
         col[f"{pruner} version"] = h["pruners"].get(pruner, "")
-        col.update({"git": h["git_rev"], "run": h["time"]})
+        col.update({"git": h["git_rev"], "run": h["time"], "wall s": h.get("wall_s", "")})
         for outcome, n in h["counts"].items():
             col[outcome] = n
         col["total"] = h["rows"]

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == REFERENCE and rc != 0:
             status = 1
         if not args.no_store:
-            for _run, path, new in history.add(results, args.label, git_rev=rev):
+            for _run, path, new in history.add(results, args.label, git_rev=rev, wall_s=wall):
                 lines.append(f"  {'stored' if new else 'already stored'} {path}")
         try:
             base = history.resolve(f"baseline:{args.label}")

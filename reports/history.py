@@ -113,7 +113,7 @@ def _first(rows: list[dict], name: str):
 
 
 def make_runs(rows: list[dict], *, label: str, source: str = "", git_rev: str | None = None,
-              machine: str | None = None) -> list[Run]:
+              machine: str | None = None, wall_s: float | None = None) -> list[Run]:
     """Group results rows into runs (one per subject) with their headers; nothing is written."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
@@ -130,7 +130,7 @@ def make_runs(rows: list[dict], *, label: str, source: str = "", git_rev: str | 
             "git_rev": git_rev or _first(group, "git_rev") or git_revision(),
             "machine": machine or _first(group, "machine") or this_machine(),
             "time": times[0] if times else time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "source": source, "rows": len(compact),
+            "source": source, "rows": len(compact), **({"wall_s": round(wall_s)} if wall_s is not None else {}),
             "counts": dict(sorted(Counter(r.get("outcome", "measured") for r in compact).items())),
         }
         digest = hashlib.sha256(json.dumps([label, subject, header["versions"], header["git_rev"], compact],
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     p_add.add_argument("results", type=Path, nargs="+")
     p_add.add_argument("--label", required=True, help="the environment, e.g. the tox env name")
     p_add.add_argument("--git-rev", default=None, help="the revision that produced the results (default: HEAD)")
+    p_add.add_argument("--wall-s", type=float, default=None, help="how long the run took, to keep with it")
     p_list = sub.add_parser("list", help="stored runs, oldest first")
     p_list.add_argument("--label", default=None)
     p_base = sub.add_parser("baseline", help="make the newest runs of these labels their baseline")
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "add":
         for results in args.results:
             try:
-                stored = add(results, args.label, args.root, git_rev=args.git_rev)
+                stored = add(results, args.label, args.root, git_rev=args.git_rev, wall_s=args.wall_s)
             except (OSError, ValueError) as exc:
                 print(f"history: {exc}", file=sys.stderr)
                 return 1
