@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 import warnings
@@ -86,7 +85,8 @@ def run(ratio: float) -> pd.DataFrame:
                 "prune ms": round(seconds * 1e3, 1),
                 "build ms": build_ms,
             })
-    return pd.DataFrame(rows)
+    # refused rows have no counts: nullable integers keep the others integral
+    return pd.DataFrame(rows).astype({"params before": "Int64", "params after": "Int64"})
 
 
 def main(argv=None) -> int:
@@ -97,13 +97,14 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     table = run(args.ratio)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False, formatters={"max |dev|": "{:.1e}".format}))
+        shown = table.astype(object).fillna("-")  # refused rows have no figures
+        print(shown.to_string(index=False, formatters={"max |dev|": lambda v: v if v == "-" else f"{v:.1e}"}))
     exact = table[table["exact"] == "yes"]
     print(f"\n{len(table)} prunes (ratio {args.ratio}, multiple_of={MULTIPLE_OF}: exact ratio semantics); "
           f"exact ones deviate at most {exact['max |dev|'].max():.1e} from the oracle")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in table.to_dict("records")))
+    out.with_suffix(".jsonl").write_text(table.to_json(orient="records", lines=True))  # missing -> null
     write_page(out.with_suffix(".html"), f"headprune zoo, ratio {args.ratio}", table,
                highlight={"max |dev|": 1e-5})
     print(f"wrote {out.with_suffix('.jsonl')} and {out.with_suffix('.html')}")
