@@ -95,7 +95,7 @@ def test_failures_carry_a_working_repro(tmp_path):
 
 
 def test_xdist_and_serial_runs_agree(tmp_path):
-    selection = ("suites/conformance", "-k", "phi3-gqa or timm-swin-heads")
+    selection = ("suites/conformance", "-k", "phi3-gqa-heads or timm-swin-heads-check")  # GQA, fused rows, ratios, bias table
     serial, parallel = tmp_path / "serial.jsonl", tmp_path / "parallel.jsonl"
     a = _pytest(tmp_path, *selection, "--results", str(serial))
     b = _pytest(tmp_path, *selection, "--results", str(parallel), "-n", "2")
