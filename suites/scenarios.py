@@ -57,7 +57,9 @@ def scenarios_for(case: Case) -> list[Scenario]:
         out.append(Scenario("heads", "explicit"))
         for r in (RATIO, *EXTRA_RATIOS):
             out.append(Scenario("heads", "ratio", ratio=r))
-            if _has_gqa(case) and r in (RATIO, 0.0):  # groups of 2 kv heads: every other ratio removes one
+            # whole groups at 0.3 too: a count taken from the query heads (8 * 0.3 -> 2 heads -> 0 groups of 4)
+            # agrees with the kv-group count (2 * 0.3 -> 1 group) at 0.5 only
+            if _has_gqa(case) and r in (RATIO, 0.0, 0.3):
                 out.append(Scenario("heads", "ratio", "groups", r))
     if not case.refusal("head_dims"):
         out.append(Scenario("head_dims", "explicit"))
