@@ -164,7 +164,8 @@ def _check_rewrites(blocks, plan) -> None:
     for block, lp in zip(blocks, plan.layers):
         if block.family.forward_rewrites and not lp.is_identity(block):
             try:
-                surgery.rewritten_class(type(block.module), block.family.forward_rewrites)
+                surgery.rewritten_class(type(block.module), block.family.forward_rewrites,
+                                        block.family.rewritten_methods)
             except (RuntimeError, OSError, TypeError) as exc:
                 raise UnknownLayoutError(f"its forward cannot be adapted to fewer heads: {exc}",
                                          layer=block.layer, block=block.name) from None

@@ -85,20 +85,18 @@ class AttentionBlock:
 
     def projections(self) -> dict[str, nn.Module]:
         """The linears present in this block, by role (q/k/v or qkv, and o)."""
-        fam = self.family
-        roles = {"qkv": fam.qkv} if fam.fused else {"q": fam.q, "k": fam.k, "v": fam.v}
-        roles["o"] = fam.o
-        return {role: self.part(path) for role, path in roles.items()}
+        return {role: self.part(path) for role, path in self.family.projection_paths().items()}
 
     def qkv_rows(self) -> dict[str, Rows]:
         """Where the q, k and v rows live (rows of ``weight(lin)``), in (head, dim) order."""
         fam, d = self.family, self.head_dim
-        if not fam.fused:
-            return {role: Rows(lin, tuple(range(weight(lin).shape[0])), d)
-                    for role, lin in self.projections().items() if role != "o"}
-        lin = self.part(fam.qkv)
-        index = qkv_row_index(fam.qkv_layout, self.num_heads, self.num_kv_heads, d)
-        return {role: Rows(lin, tuple(rows), d) for role, rows in index.items()}
+        out = {role: Rows(lin, tuple(range(weight(lin).shape[0])), d)
+               for role, lin in self.projections().items() if role in ("q", "k", "v")}
+        if fam.fused:
+            lin = self.part(fam.qkv)
+            index = qkv_row_index(fam.qkv_layout, self.num_heads, self.num_kv_heads, d)
+            out.update({role: Rows(lin, tuple(rows), d) for role, rows in index.items()})
+        return {role: out[role] for role in ("q", "k", "v")}
 
     def o_cols(self) -> Rows:
         """The output projection's input columns (columns of ``weight(o)``), in (head, dim) order."""
@@ -117,7 +115,8 @@ class AttentionBlock:
         return m if has_parameters(m) else None
 
     def per_head_params(self) -> list[tuple[PerHead, nn.Parameter | nn.ModuleList]]:
-        """Per-head extras present in this block: parameters (sliced along ``axis``) or ModuleLists."""
+        """Per-head extras present in this block: parameters (sliced along ``axis``), linears with
+        one output row per head (ConViT's ``pos_proj``) or ModuleLists."""
         return [(p, self.part(p.path)) for p in self.family.per_head if self.part(p.path) is not None]
 
     def aligned(self) -> list[tuple[object, nn.Module, nn.Module | torch.Tensor]]:
@@ -180,7 +179,8 @@ class AttentionBlock:
     def num_kv_heads(self) -> int:
         d = self.head_dim
         if self.fused:
-            return (weight(self.part(self.family.qkv)).shape[0] - self.num_heads * d) // (2 * d)
+            kv_roles = len(self.family.fused_roles) - 1
+            return (weight(self.part(self.family.qkv)).shape[0] - self.num_heads * d) // (kv_roles * d)
         return weight(self.part(self.family.k)).shape[0] // d
 
     @property
@@ -215,7 +215,8 @@ class AttentionBlock:
                 f"o input width {self.o_width} is not a multiple of head_dim {d}",
                 layer=self.layer, block=self.name)
         h, kv = int(h), self.num_kv_heads
-        expected = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
+        expected = {"q": h * d, "k": kv * d, "v": kv * d}
+        expected["qkv"] = sum(expected[r] for r in self.family.fused_roles)
         for role, lin in self.projections().items():
             rows = weight(lin).shape[0]
             if role != "o" and rows != expected[role]:
@@ -242,7 +243,9 @@ class AttentionBlock:
 
 def _entries(obj, spec: PerHead) -> int:
     """How many heads a per-head extra holds."""
-    return len(obj) if isinstance(obj, nn.ModuleList) else obj.shape[spec.axis]
+    if isinstance(obj, nn.ModuleList):
+        return len(obj)
+    return weight(obj).shape[0] if isinstance(obj, nn.Linear) else obj.shape[spec.axis]
 
 
 def config_of(model: nn.Module, block: AttentionBlock):

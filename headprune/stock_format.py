@@ -54,7 +54,7 @@ def stock_problem(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
         return StockProblem(" ".join(f"{type(config).__name__} rejects the pruned values: {type(exc).__name__}: "
                                      f"{exc}".split()), True)
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _no_init_weights():
             fresh = type(model)(rebuilt_config)
     except Exception as exc:  # noqa: BLE001
         return StockProblem(" ".join(f"{type(model).__name__} cannot be built from the pruned config: "
@@ -65,13 +65,23 @@ def stock_problem(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
         if want.get(key) != got.get(key):
             return StockProblem(f"the config rebuilds {key} as {list(got[key]) if key in got else 'absent'}, "
                                 f"the pruned model has {list(want[key]) if key in want else 'none'}", False)
-    for block, twin in zip(attention_blocks(model), attention_blocks(fresh)):
+    for block in attention_blocks(model):
+        twin = fresh.get_submodule(block.name)
         for attr in block.family.attrs:
-            a, b = _read(block.module, attr.path), _read(twin.module, attr.path)
+            a, b = _read(block.module, attr.path), _read(twin, attr.path)
             if not (a == b or (isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9))):
                 return StockProblem(f"the config rebuilds {block.name}.{attr.path} as {b}, the pruned model has {a}",
                                     False)
     return None
+
+
+def _no_init_weights():
+    """transformers' switch that skips weight initialisation (shapes are all we compare)."""
+    try:
+        from transformers.initialization import no_init_weights  # transformers 5
+    except ImportError:
+        from transformers.modeling_utils import no_init_weights  # 4.x
+    return no_init_weights()
 
 
 def _read(module, dotted: str):

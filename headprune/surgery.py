@@ -96,17 +96,18 @@ def _kept_rows(block: AttentionBlock, lp: LayerPlan) -> dict[str, list[int]]:
         return old
     # the new fused rows follow the same layout with the new counts: place each kept row there
     new_index = qkv_row_index(block.family.qkv_layout, len(lp.keep_heads), len(lp.keep_kv_heads), len(lp.keep_dims))
-    order = [0] * sum(len(v) for v in old.values())
-    for role, rows in old.items():
-        for new_row, old_row in zip(new_index[role], rows):
+    order = [0] * sum(len(old[role]) for role in new_index)
+    for role in new_index:
+        for new_row, old_row in zip(new_index[role], old[role]):
             order[new_row] = old_row
-    return {"qkv": order}
+    return {"qkv": order, **{role: rows for role, rows in old.items() if role not in new_index}}
 
 
 def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
     d, d_new = block.head_dim, len(lp.keep_dims)
     dims_changed = d_new != d
-    o_cols = [c for h in lp.keep_heads for c in block.o_cols().of(h, lp.keep_dims)]
+    located_o = block.o_cols()
+    o_cols = [c for h in lp.keep_heads for c in located_o.of(h, lp.keep_dims)]
     kept = _kept_rows(block, lp)
     refold = dims_changed and block.family.scale_follows_head_dim
     if refold:
@@ -129,6 +130,8 @@ def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
         heads = list(lp.keep_kv_heads if spec.kv else lp.keep_heads)
         if isinstance(extra, nn.ModuleList):
             setattr(owner, name, nn.ModuleList([extra[h] for h in heads]))
+        elif isinstance(extra, nn.Linear):
+            _take_rows(extra, heads)
         else:
             _replace(owner, name, _index(extra, extra.dim() + spec.axis if spec.axis < 0 else spec.axis, heads))
     if dims_changed:
@@ -175,30 +178,33 @@ _REWRITTEN: dict[tuple[type, tuple], type] = {}
 def _rewrite_forward(block: AttentionBlock) -> None:
     """Give the module a subclass whose forward has the family's source rewrites applied
     (checked against the installed source while planning, before any surgery)."""
-    rewrites = block.family.forward_rewrites
-    if rewrites and not getattr(type(block.module), "_headprune_rewritten", False):
-        block.module.__class__ = rewritten_class(type(block.module), rewrites)
+    fam = block.family
+    if fam.forward_rewrites and not getattr(type(block.module), "_headprune_rewritten", False):
+        block.module.__class__ = rewritten_class(type(block.module), fam.forward_rewrites, fam.rewritten_methods)
 
 
-def rewritten_class(cls: type, rewrites: tuple[tuple[str, str], ...]) -> type:
-    """``cls`` with each ``(old, new)`` replaced in its forward's source; raises RuntimeError when
-    the installed source no longer contains ``old`` (a release whose layout nobody described)."""
-    key = (cls, rewrites)
+def rewritten_class(cls: type, rewrites: tuple[tuple[str, str], ...], methods: tuple[str, ...] = ("forward",)) -> type:
+    """``cls`` with each ``(old, new)`` replaced in the source of ``methods`` (every occurrence,
+    in every method that has it); raises RuntimeError when no method contains ``old`` any more
+    (a release whose layout nobody described)."""
+    key = (cls, rewrites, methods)
     if key not in _REWRITTEN:
         import inspect
         import sys
         import textwrap
 
-        source = textwrap.dedent(inspect.getsource(cls.forward))
+        sources = {m: textwrap.dedent(inspect.getsource(getattr(cls, m))) for m in methods}
         for old, new in rewrites:
-            if old not in source:
-                raise RuntimeError(f"{cls.__qualname__}.forward no longer contains {old!r}")
-            source = source.replace(old, new)
-        namespace: dict = {}
-        exec(compile(source, f"<headprune: {cls.__qualname__}.forward, reshaped with -1>", "exec"),
-             vars(sys.modules[cls.__module__]), namespace)
-        _REWRITTEN[key] = type(cls.__name__, (cls,), {"forward": namespace["forward"], "_headprune_rewritten": True,
-                                                      "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+            if not any(old in src for src in sources.values()):
+                raise RuntimeError(f"{cls.__qualname__}.{'/'.join(methods)} no longer contains {old!r}")
+            sources = {m: src.replace(old, new) for m, src in sources.items()}
+        body = {"_headprune_rewritten": True, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        for m, src in sources.items():
+            namespace: dict = {}
+            exec(compile(src, f"<headprune: {cls.__qualname__}.{m}, reshaped with -1>", "exec"),
+                 vars(sys.modules[cls.__module__]), namespace)
+            body[m] = namespace[m]
+        _REWRITTEN[key] = type(cls.__name__, (cls,), body)
     return _REWRITTEN[key]
 
 

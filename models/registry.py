@@ -25,7 +25,7 @@ _CORE_FAMILIES = {"vit", "deit", "swin", "bert", "llama", "phi", "phi3", "qwen2"
 _DECODER_FAMILIES = {"gpt2", "gpt-neox", "opt", "falcon", "mistral", "mixtral", "gemma", "gemma2", "gemma3",
                      "qwen2-moe", "qwen3-moe", "cohere", "stablelm"}
 _OTHER_FAMILIES = {"roberta", "electra", "distilbert", "albert", "deberta-v2", "modernbert", "dinov2", "beit",
-                   "clip", "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait"}
+                   "clip", "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait", "timm-convit"}
 FAMILIES = frozenset(_CORE_FAMILIES | _DECODER_FAMILIES | _OTHER_FAMILIES)
 
 _CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
@@ -38,7 +38,7 @@ _CORE_TAGS = {"gqa", "mqa", "fused_qkv", "rope", "partial_rotary", "qk_norm",
 _DECODER_TAGS = {"conv1d", "qkv_per_head", "qkv_grouped", "rope_interleaved", "per_head_norm", "softcap",
                  "sliding_window", "moe"}
 _OTHER_TAGS = {"shared_layer", "rel_pos_proj", "multi_tower", "refused_module", "cross_attention",
-               "tied_heads", "forward_rewrite"}
+               "tied_heads", "forward_rewrite", "gated_pos_attn"}
 TAGS = frozenset(_CORE_TAGS | _DECODER_TAGS | _OTHER_TAGS)
 BACKENDS = ("eager", "sdpa")
 MODALITIES = ("text", "vision", "text+vision", "seq2seq", "speech")
@@ -269,6 +269,8 @@ _OTHER_CASES: tuple[Case, ...] = (
             {"fused_qkv", "qkv_bias", "rel_pos_bias", "forward_rewrite"}, _IMG32),
     _vision("timm-cait", "timm-cait", "timm", timm_models.build_timm_cait, _u(4), 8,
             {"qkv_bias", "refused_module", "forward_rewrite"}, _IMG32),
+    _vision("timm-convit", "timm-convit", "timm", timm_models.build_timm_convit, _u(4), 8,
+            {"fused_qkv", "qkv_bias", "forward_rewrite", "gated_pos_attn"}, _IMG32),
 )
 
 
@@ -364,7 +366,8 @@ def available_backends(name_or_case: Union[str, Case]) -> tuple[str, ...]:
     """The backends this case can be switched to at run time with the installed releases.
 
     Both, except where a release fixes the attention class at construction (transformers
-    4.x BERT picks its sdpa class in ``__init__``; 4.x Swin has no sdpa path).
+    4.x BERT picks its sdpa class in ``__init__``; 4.x Swin has no sdpa path) or a model has
+    only its own eager attention (timm ConViT).
     """
     case = _resolve(name_or_case)
     if case.name not in _AVAILABLE:
@@ -407,8 +410,9 @@ def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
         if hasattr(module, "fused_attn"):
             module.fused_attn = backend == "sdpa"
             found = True
-    if not found:
-        raise TypeError(f"{type(model).__name__}: neither an HF model nor a timm model with fused_attn")
+    if not found and backend != "eager":
+        # timm models without fused_attn anywhere (ConViT) always run their own eager attention
+        raise ValueError(f"{type(model).__name__}: no module has fused_attn; it only runs eager attention")
 
 
 def logits(case: Union[str, Case], model: torch.nn.Module,

@@ -77,6 +77,12 @@ def build_timm_beit() -> torch.nn.Module:
     return timm.create_model("beit_base_patch16_224", **_TINY)
 
 
+def build_timm_convit() -> torch.nn.Module:
+    # 1 gated positional block (GPSA: fused qk, separate v, per-head pos_proj row and gate) then
+    # 1 plain block (MHSA); ConViT's embed_dim is per head: 8 * 4 heads = width 32
+    return timm.create_model("convit_tiny", **{**_TINY, "embed_dim": 8}, local_up_to_layer=1, qkv_bias=True)
+
+
 def build_timm_cait() -> torch.nn.Module:
     # 2 talking-heads blocks (refused: they mix heads) then 2 class-attention blocks (pruned)
     return timm.create_model("cait_xxs24_224", **_TINY, depth_token_only=2)

@@ -32,7 +32,7 @@ EXPECTED_NAMES = sorted([
     "gemma2", "gemma3", "qwen2-moe", "qwen3-moe", "cohere", "cohere-qknorm", "stablelm", "stablelm-qknorm",
     # encoders, vision, multimodal, seq2seq, more timm
     "roberta", "electra", "distilbert", "albert", "deberta-v2", "modernbert", "dinov2", "beit", "clip",
-    "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait",
+    "siglip", "whisper", "t5", "timm-eva", "timm-beit", "timm-cait", "timm-convit",
 ])
 if int(registry.hf.tf.__version__.split(".")[0]) < 5:
     EXPECTED_NAMES = [n for n in EXPECTED_NAMES if n not in registry._TRANSFORMERS_5_ONLY]
@@ -524,7 +524,8 @@ def test_generate_left_padded(name, backend):
 # ------------------------------------------ encoders, vision, multimodal, seq2seq (generic)
 
 # Attention modules by class name, read directly from the weights: (q, k, v, o) attribute paths
-# or ("qkv", o) for fused rows [q | k | v]. Independent of headprune's descriptions.
+# ("qkv", o) for fused rows [q | k | v], or ("qk", v, o) for fused [q | k] and a separate v.
+# Independent of headprune's descriptions.
 _OTHER_READERS = {
     "RobertaSelfAttention": ("query", "key", "value", None),
     "ElectraSelfAttention": ("query", "key", "value", None),
@@ -541,6 +542,8 @@ _OTHER_READERS = {
     "EvaAttention": ("qkv", "proj"),
     "Attention": ("qkv", "proj"),  # timm beit
     "ClassAttn": ("q", "k", "v", "proj"),
+    "GPSA": ("qk", "v", "proj"),  # timm convit
+    "MHSA": ("qkv", "proj"),
 }
 
 
@@ -554,6 +557,11 @@ def _other_blocks(model):
             rows = getattr(mod, paths[0]).out_features
             assert rows % 3 == 0
             out.append(dict(q=rows // 3, k=rows // 3, v=rows // 3, o=getattr(mod, paths[1]).in_features))
+        elif len(paths) == 3:
+            rows = getattr(mod, paths[0]).out_features
+            assert rows % 2 == 0
+            out.append(dict(q=rows // 2, k=rows // 2, v=getattr(mod, paths[1]).out_features,
+                            o=getattr(mod, paths[2]).in_features))
         else:
             q, k, v, o = (getattr(mod, p) if p else None for p in paths)
             out.append(dict(q=q.out_features, k=k.out_features, v=v.out_features,

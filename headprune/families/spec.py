@@ -121,14 +121,18 @@ class Requires:
 #   "blocked"   [q H*d | k KV*d | v KV*d]             Phi-3, timm, GPT-2 (columns), Falcon multi-query
 #   "per_head"  [h][q d | k d | v d] for every head    GPT-NeoX, Falcon (old, not multi-query); KV = H
 #   "grouped"   [g][q (H/KV)*d | k d | v d] per kv group  Falcon new_decoder_architecture
-QKV_LAYOUTS = ("blocked", "per_head", "grouped")
+#   "qk"        [q H*d | k KV*d], v in its own projection   timm ConViT's gated positional attention
+QKV_LAYOUTS = ("blocked", "per_head", "grouped", "qk")
 
 
 def qkv_row_index(layout: str, heads: int, kv_heads: int, d: int) -> dict[str, list[int]]:
     """Rows of a fused projection per role, in (head, dim) order: row of head h, dim i = rows[h*d + i]."""
-    if layout == "blocked":
+    if layout in ("blocked", "qk"):
         q, kv = heads * d, kv_heads * d
-        return {"q": list(range(q)), "k": list(range(q, q + kv)), "v": list(range(q + kv, q + 2 * kv))}
+        rows = {"q": list(range(q)), "k": list(range(q, q + kv)), "v": list(range(q + kv, q + 2 * kv))}
+        if layout == "qk":
+            del rows["v"]
+        return rows
     if layout == "per_head":
         return {role: [h * 3 * d + r * d + i for h in range(heads) for i in range(d)]
                 for r, role in enumerate(("q", "k", "v"))}
@@ -144,6 +148,7 @@ def qkv_row_index(layout: str, heads: int, kv_heads: int, d: int) -> dict[str, l
 @dataclass(frozen=True)
 class PerHead:
     """A parameter with one slice per head along ``axis`` (Swin's bias table: its last axis),
+    a linear with one output row per head (ConViT's ``pos_proj``: rows and bias, ``axis`` unused)
     or a ModuleList with one module per head (StableLM's per-head q/k LayerNorms).
 
     ``kv``: one entry per key/value head instead of per query head (Cohere's ``k_norm``).
@@ -209,13 +214,26 @@ class Family:
     # Source rewrites of the module's forward, applied as a subclass when the block is first
     # pruned: timm reshapes with the input width C, which no longer equals heads * head_dim.
     forward_rewrites: tuple[tuple[str, str], ...] = ()
+    rewritten_methods: tuple[str, ...] = ("forward",)  # the methods those rewrites apply to
     fixed_head_dim: str | None = None  # why head_dim cannot shrink (heads mode still works)
     notes: str = ""
 
     def __post_init__(self):
         assert self.qkv_layout in QKV_LAYOUTS, self.qkv_layout
+        assert (self.qkv_layout == "qk") == (self.fused and self.v is not None), "a fused [q | k] needs its own v"
         object.__setattr__(self, "per_head", tuple(p if isinstance(p, PerHead) else PerHead(p) for p in self.per_head))
 
     @property
     def fused(self) -> bool:
         return self.qkv is not None
+
+    @property
+    def fused_roles(self) -> tuple[str, ...]:
+        """The roles whose rows live in the fused projection (none when not fused)."""
+        return () if not self.fused else ("q", "k") if self.qkv_layout == "qk" else ("q", "k", "v")
+
+    def projection_paths(self) -> dict[str, str]:
+        """Path of each projection by role: ``qkv`` for a fused one, then q/k/v not in it, then ``o``."""
+        roles = {"qkv": self.qkv} if self.fused else {}
+        roles.update({r: getattr(self, r) for r in ("q", "k", "v") if r not in self.fused_roles})
+        return {**roles, "o": self.o}

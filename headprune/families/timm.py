@@ -1,7 +1,7 @@
 """timm 1.0.x attention layouts: fused ``qkv`` with rows [q | k | v]."""
 from __future__ import annotations
 
-from .spec import Aligned, Attr, Family
+from .spec import Aligned, Attr, Family, PerHead
 
 TIMM_ATTENTION = Family(
     name="timm-attention",
@@ -79,4 +79,30 @@ TIMM_CAIT_CLASS_ATTN = Family(
     notes="Class attention (the CLS token attends to all tokens); its heads are independent.",
 )
 
-FAMILIES = (TIMM_ATTENTION, TIMM_SWIN, TIMM_EVA, TIMM_BEIT, TIMM_CAIT_TALKING_HEADS, TIMM_CAIT_CLASS_ATTN)
+# ConViT reshapes with the per-head width C // num_heads and the input width C in forward (and,
+# for GPSA, in get_attention), neither of which follows the pruned layout.
+_CONVIT_RESHAPES = (("C // self.num_heads", "-1"), ("reshape(B, N, C)", "reshape(B, N, -1)"))
+
+TIMM_CONVIT_GPSA = Family(
+    name="timm-convit-gpsa",
+    classes=("timm.models.convit.GPSA",),
+    qkv="qk", qkv_layout="qk", v="v", o="proj",
+    per_head=(PerHead("pos_proj", axis=0), PerHead("gating_param", axis=0)),
+    attrs=(Attr("num_heads", "heads"), Attr("scale", "scaling")),
+    forward_rewrites=_CONVIT_RESHAPES,
+    rewritten_methods=("forward", "get_attention"),
+    notes="Gated positional self-attention: fused `qk` rows [q | k] and a separate `v`; each head gates its "
+          "own content and positional softmax (`pos_proj` row, `gating_param` entry), so heads stay independent.",
+)
+
+TIMM_CONVIT_MHSA = Family(
+    name="timm-convit-mhsa",
+    classes=("timm.models.convit.MHSA",),
+    qkv="qkv", o="proj",
+    attrs=(Attr("num_heads", "heads"), Attr("scale", "scaling")),
+    forward_rewrites=_CONVIT_RESHAPES,
+    notes="ConViT's later blocks: fused `qkv` [q | k | v], always eager with `self.scale`.",
+)
+
+FAMILIES = (TIMM_ATTENTION, TIMM_SWIN, TIMM_EVA, TIMM_BEIT, TIMM_CAIT_TALKING_HEADS, TIMM_CAIT_CLASS_ATTN,
+            TIMM_CONVIT_GPSA, TIMM_CONVIT_MHSA)

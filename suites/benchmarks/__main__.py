@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated family shape names (e.g. vit-b16,llama-3-8b)")
     ap.add_argument("--repeats", type=int, default=None, help="override the config's round count")
     ap.add_argument("--prune-speed-rounds", type=int, default=3)
+    ap.add_argument("--prune-speed-model", choices=sorted(prune_speed.SPEED_MODELS), default="llama-853M",
+                    help="llama-853M (fp32, 3.2 GiB) or llama-3-8b (bf16, 15 GiB: the largest that fits 24 GiB)")
     ap.add_argument("--torch-pruning-limit", type=float, default=prune_speed.TORCH_PRUNING_LIMIT_S,
                     help="seconds Torch-Pruning may take before it counts as 'did not finish'")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
         run.run_llm(writer, config, args.device, progress, only)
     if "prune_speed" in suites:
         prune_speed.run(writer, progress, repeats=args.prune_speed_rounds, device=args.device,
-                        tp_limit_s=args.torch_pruning_limit)
+                        tp_limit_s=args.torch_pruning_limit, model=args.prune_speed_model)
     if not writer.rows:
         progress("nothing measured; nothing written")
         return 1

@@ -1,6 +1,8 @@
 """How fast pruning itself is, and how much memory it needs, on an 853M-parameter Llama.
 
-16 layers, hidden 2048, 32 query / 8 kv heads of 64, fp32 (3.4 GB). Every method removes half
+16 layers, hidden 2048, 32 query / 8 kv heads of 64, fp32 (3.4 GB); ``--prune-speed-model
+llama-3-8b`` takes the full Llama-3-8B shape in bf16 (16 GB, the largest that fits a 24 GiB
+machine with room for the pruned copy of one layer). Every method removes half
 of the kv groups in every layer, on a fresh model, round-robin over the methods so they see
 the same machine load:
 
@@ -43,16 +45,26 @@ from .rows import RowWriter
 LLAMA_853M = dict(hidden_size=2048, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
                   intermediate_size=5632, num_hidden_layers=16, vocab_size=32000, tie_word_embeddings=False,
                   max_position_embeddings=2048)
+LLAMA_3_8B = dict(hidden_size=4096, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+                  intermediate_size=14336, num_hidden_layers=32, vocab_size=128256, tie_word_embeddings=False,
+                  max_position_embeddings=8192, rope_theta=500000.0)
+SPEED_MODELS = {"llama-853M": (LLAMA_853M, torch.float32), "llama-3-8b": (LLAMA_3_8B, torch.bfloat16)}
 METHODS = ("floor", "explicit", "ratio", "torch-pruning")
 
 
-def build_llama(layers: int | None = None, device: str = "cpu", **overrides) -> nn.Module:
-    """Random fp32 weights, filled in place (no per-layer init pass: building should not dominate the run)."""
-    config = transformers.LlamaConfig(**{**LLAMA_853M, **({"num_hidden_layers": layers} if layers else {}),
-                                         **overrides})
+def _config(shape: str = "llama-853M", layers: int | None = None, **overrides) -> tuple[object, torch.dtype]:
+    sizes, dtype = SPEED_MODELS[shape]
+    config = transformers.LlamaConfig(**{**sizes, **({"num_hidden_layers": layers} if layers else {}), **overrides})
+    return config, dtype
+
+
+def build_llama(layers: int | None = None, device: str = "cpu", shape: str = "llama-853M", **overrides) -> nn.Module:
+    """Random weights in the model's dtype, filled in place (no per-layer init pass: building
+    should not dominate the run)."""
+    config, dtype = _config(shape, layers, **overrides)
     config._attn_implementation = "sdpa"
     with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(config)
+        model = transformers.LlamaForCausalLM(config).to(dtype)
     model.to_empty(device=device)
     gen = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
@@ -173,10 +185,10 @@ class Outcome:
 TORCH_PRUNING_LIMIT_S = 120.0
 
 
-def run_isolated(method: str, layers: int | None, device: str, limit_s: float) -> Outcome:
+def run_isolated(method: str, layers: int | None, device: str, limit_s: float, model: str = "llama-853M") -> Outcome:
     """``run_method`` in a child process with a time limit (Torch-Pruning's graph building can take
     very long); a child that runs out of time is a result: "did not finish within limit_s"."""
-    cmd = [sys.executable, "-m", "suites.benchmarks.prune_speed", method, "--device", device]
+    cmd = [sys.executable, "-m", "suites.benchmarks.prune_speed", method, "--device", device, "--model", model]
     if layers:
         cmd += ["--layers", str(layers)]
     root = Path(__file__).resolve().parents[2]
@@ -191,8 +203,8 @@ def run_isolated(method: str, layers: int | None, device: str, limit_s: float) -
     return Outcome(data["seconds"], data["peak_extra"], data["detail"])
 
 
-def run_method(method: str, layers: int | None = None, device: str = "cpu") -> Outcome:
-    model = build_llama(layers, device)
+def run_method(method: str, layers: int | None = None, device: str = "cpu", shape: str = "llama-853M") -> Outcome:
+    model = build_llama(layers, device, shape)
     heads = removed_heads(model)
     calls = {
         "floor": floor_prune,
@@ -218,20 +230,23 @@ def run_method(method: str, layers: int | None = None, device: str = "cpu") -> O
     return Outcome(seconds, peak, detail)
 
 
-def model_bytes(layers: int | None = None) -> tuple[int, int]:
+def model_bytes(layers: int | None = None, shape: str = "llama-853M") -> tuple[int, int]:
+    config, dtype = _config(shape, layers)
     with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-            **{**LLAMA_853M, **({"num_hidden_layers": layers} if layers else {})}))
-    params = sum(p.numel() for p in model.parameters())
-    return params, params * 4
+        meta = transformers.LlamaForCausalLM(config)
+    params = sum(p.numel() for p in meta.parameters())
+    return params, params * dtype.itemsize
 
 
 def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = None,
-        methods=METHODS, device: str = "cpu", tp_limit_s: float = TORCH_PRUNING_LIMIT_S) -> dict[str, list[Outcome]]:
+        methods=METHODS, device: str = "cpu", tp_limit_s: float = TORCH_PRUNING_LIMIT_S,
+        model: str = "llama-853M") -> dict[str, list[Outcome]]:
     _mmap_big_allocations()
-    params, nbytes = model_bytes(layers)
-    case = f"llama-{params / 1e6:.0f}M"
-    progress(f"pruning speed: {case} fp32 ({nbytes / 2**30:.2f} GiB), removing half of the kv groups; "
+    params, nbytes = model_bytes(layers, model)
+    dtype = SPEED_MODELS[model][1]
+    case = f"llama-{params / 1e6:.0f}M" if params < 2e9 else f"llama-{params / 1e9:.1f}B"
+    progress(f"pruning speed: {case} {str(dtype).removeprefix('torch.')} ({nbytes / 2**30:.2f} GiB), "
+             f"removing half of the kv groups; "
              f"{repeats} rounds of {', '.join(methods)}")
     outcomes: dict[str, list[Outcome]] = {m: [] for m in methods}
     available = set(methods)
@@ -241,9 +256,9 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
                 continue
             try:
                 if method == "torch-pruning":
-                    outcomes[method].append(run_isolated(method, layers, device, tp_limit_s))
+                    outcomes[method].append(run_isolated(method, layers, device, tp_limit_s, model))
                 else:
-                    outcomes[method].append(run_method(method, layers, device))
+                    outcomes[method].append(run_method(method, layers, device, model))
                 last = outcomes[method][-1]
                 if last.seconds != last.seconds:
                     progress(f"    {method}: {last.detail.get('error')}")
@@ -267,7 +282,7 @@ def run(writer: RowWriter, progress, *, repeats: int = 3, layers: int | None = N
                            metric="failed", unit="", values=[0.0], params=params, **last.detail)
             continue
         common = dict(suite="prune_speed", family="llama", case=case, mode=method, ratio=0.5, scenario="prune",
-                      params=params, model_mb=nbytes / 2**20, **got[-1].detail)
+                      params=params, model_mb=nbytes / 2**20, dtype=str(dtype).removeprefix("torch."), **got[-1].detail)
         writer.add(**common, metric="seconds", unit="s", values=[o.seconds for o in got])
         per_round = [o.seconds / f.seconds for o, f in zip(outcomes[method], floor)
                      if o.seconds == o.seconds and f.seconds == f.seconds]
@@ -298,10 +313,11 @@ def _child(argv=None) -> int:
     ap.add_argument("method", choices=METHODS)
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", choices=sorted(SPEED_MODELS), default="llama-853M")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     _mmap_big_allocations()
-    out = run_method(args.method, args.layers, args.device)
+    out = run_method(args.method, args.layers, args.device, args.model)
     print(json.dumps({"seconds": out.seconds, "peak_extra": out.peak_extra, "detail": out.detail}))
     return 0
 

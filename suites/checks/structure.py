@@ -165,7 +165,8 @@ def _block_params(block, h: int, kv: int, d: int) -> int:
     """Attention parameters a block of this layout holds with (h, kv, d)."""
     h0, kv0, d0 = block.num_heads, block.num_kv_heads, block.head_dim
     total = 0
-    widths = {"q": h * d, "k": kv * d, "v": kv * d, "qkv": (h + 2 * kv) * d}
+    widths = {"q": h * d, "k": kv * d, "v": kv * d}
+    widths["qkv"] = sum(widths[r] for r in block.family.fused_roles)
     for role, lin in block.projections().items():
         out_width, in_width = weight(lin).shape
         bias = lin.bias.numel() if lin.bias is not None else 0

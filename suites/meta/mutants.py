@@ -83,9 +83,7 @@ def _blocks_unchecked(model):
 
 
 def _projection_paths(block: headprune.AttentionBlock) -> dict[str, str]:
-    fam = block.family
-    roles = {"qkv": fam.qkv} if fam.fused else {"q": fam.q, "k": fam.k, "v": fam.v}
-    return {**roles, "o": fam.o}
+    return block.family.projection_paths()
 
 
 def _layout(block: headprune.AttentionBlock) -> tuple[int, int, int]:
@@ -283,16 +281,28 @@ class OColsByPosition(Mutant):
 class SwinTableByPosition(Mutant):
     """Slices the Swin relative-position bias table by position (its first H' columns) instead
     of the kept heads: shapes agree, so nothing raises (§2 per-head extras). The same trap in
-    BEiT's per-layer tables and T5's relative attention bias (block 0 of each stack)."""
+    BEiT's per-layer tables, T5's relative attention bias (block 0 of each stack) and ConViT's
+    per-head positional projection rows and gates."""
 
     name = "swin_table_by_position"
     trap = "relative_position_bias_table[:, :H'] instead of [:, kept heads]"
     caught_by = frozenset({EXACT})
-    where = (("timm-swin", "heads"), ("swin", "heads"), ("beit", "heads"), ("timm-beit", "heads"), ("t5", "heads"))
+    where = (("timm-swin", "heads"), ("swin", "heads"), ("beit", "heads"), ("timm-beit", "heads"), ("t5", "heads"),
+             ("timm-convit", "heads"))
 
     def prune(self, model, request):
-        _positional(model, request, lambda b: [(spec.path, t.dim() - 1, t) for spec, t in b.per_head_params()
-                                               if isinstance(t, torch.Tensor)])
+        _positional(model, request, _per_head_tensors)
+
+
+def _per_head_tensors(block: headprune.AttentionBlock) -> list[tuple[str, int, torch.Tensor]]:
+    """Per-head extras as (path, head axis, tensor): parameters, and a per-head linear's rows and bias."""
+    out = []
+    for spec, t in block.per_head_params():
+        if isinstance(t, torch.Tensor):
+            out.append((spec.path, spec.axis % t.dim(), t))
+        elif isinstance(t, nn.Linear):
+            out += [(f"{spec.path}.{n}", 0, p) for n, p in (("weight", t.weight), ("bias", t.bias)) if p is not None]
+    return out
 
 
 class QkvBiasByPosition(Mutant):
@@ -306,8 +316,7 @@ class QkvBiasByPosition(Mutant):
 
     def prune(self, model, request):
         def biases(b):
-            fam = b.family
-            paths = [fam.qkv] if fam.fused else [fam.q, fam.k, fam.v]
+            paths = [p for role, p in b.family.projection_paths().items() if role != "o"]
             return [(f"{p}.bias", 0, resolve(b.module, p).bias) for p in paths
                     if resolve(b.module, p).bias is not None]
         _positional(model, request, biases)
