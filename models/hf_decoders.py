@@ -16,6 +16,7 @@ import transformers as tf
 from .hf import _CAUSAL_COMMON, BOS_ID, EOS_ID, MAX_POS, PAD_ID, ROPE, VOCAB
 
 _NO_DROPOUT_GPT = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+_TF5 = int(tf.__version__.split(".")[0]) >= 5
 
 
 def build_gpt2() -> torch.nn.Module:
@@ -169,6 +170,7 @@ def _stablelm(hidden: int, heads: int, kv_heads: int, factor: float, *, qk_layer
         hidden_size=hidden, intermediate_size=64, num_attention_heads=heads, num_key_value_heads=kv_heads,
         rope_parameters=dict(ROPE, partial_rotary_factor=factor), qk_layernorm=qk_layernorm,
         use_qkv_bias=qkv_bias, hidden_dropout=0.0, **_CAUSAL_COMMON,
+        **({} if _TF5 else {"partial_rotary_factor": factor}),  # 4.x reads it at the top level
     )
     return _distinct_head_norms(tf.StableLmForCausalLM(cfg))
 

@@ -228,7 +228,11 @@ _DECODER_CASES: tuple[Case, ...] = (
 # attribute, per-module rotary tables, Qwen2-MoE reshapes with `hidden_size`) and cannot build
 # StableLM's per-head q/k norms; headprune refuses those 4.x layouts (UnknownLayoutError naming
 # the class), so the zoo lists these cases on transformers 5 only.
-_TRANSFORMERS_5_ONLY = {"gpt2", "qwen2-moe", "stablelm", "stablelm-qknorm"}
+# transformers 4.57.6 cannot build StableLM with qk_layernorm=True at all: its _init_weights zeroes
+# the per-head LayerNorms' biases, which are None (bias=False), and raises AttributeError.
+# BEiT, ModernBERT and DistilBERT: their 4.x layouts are not described (refused there with
+# UnknownLayoutError; see headprune/families/hf_other.py).
+_TRANSFORMERS_5_ONLY = {"stablelm-qknorm", "beit", "modernbert", "distilbert"}
 if int(hf.tf.__version__.split(".")[0]) < 5:
     _DECODER_CASES = tuple(c for c in _DECODER_CASES if c.name not in _TRANSFORMERS_5_ONLY)
 
@@ -273,6 +277,9 @@ _OTHER_CASES: tuple[Case, ...] = (
             {"fused_qkv", "qkv_bias", "forward_rewrite", "gated_pos_attn"}, _IMG32),
 )
 
+
+if int(hf.tf.__version__.split(".")[0]) < 5:
+    _OTHER_CASES = tuple(c for c in _OTHER_CASES if c.name not in _TRANSFORMERS_5_ONLY)
 
 _CASES = _CASES + _DECODER_CASES + _OTHER_CASES
 
@@ -382,6 +389,23 @@ def available_backends(name_or_case: Union[str, Case]) -> tuple[str, ...]:
     return _AVAILABLE[case.name]
 
 
+def _refuse_fixed_attention_classes(model: torch.nn.Module, backend: str) -> None:
+    """transformers 4.x models with per-backend attention classes (a module-level
+    ``*ATTENTION_CLASSES`` dict: Qwen2-MoE, StableLM, DistilBERT) pick the class at construction;
+    switching the config afterwards changes the mask format under the old class and gives wrong
+    outputs (verified: eager and "sdpa" disagree by 3.8 on qwen2-moe, 4.57.6)."""
+    import sys
+
+    for module in model.modules():
+        tables = [v for k, v in vars(sys.modules[type(module).__module__]).items()
+                  if k.endswith("ATTENTION_CLASSES") and isinstance(v, dict)]
+        for table in tables:
+            wanted = table.get(backend)
+            if type(module) in table.values() and wanted is not None and wanted is not type(module):
+                raise ValueError(f"{type(module).__name__} cannot run {backend!r} attention ({wanted.__name__} does): "
+                                 "this release fixes the attention class at construction")
+
+
 def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
     """Switch a zoo model between "eager" and "sdpa" attention, in place.
 
@@ -391,6 +415,7 @@ def set_attention_backend(model: torch.nn.Module, backend: str) -> None:
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; use one of {BACKENDS}")
+    _refuse_fixed_attention_classes(model, backend)
     config = getattr(model, "config", None)
     if config is not None and hasattr(model, "set_attn_implementation"):
         if type(model)._can_set_attn_implementation():

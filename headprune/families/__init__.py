@@ -47,7 +47,29 @@ def fits(family: Family, module, name: str = "") -> bool:
     paths = [a.path for a in family.attrs] + ([family.head_dim_attr] if family.head_dim_attr else [])
     if family.rope is not None and family.rope.rotary_dim_attr:
         paths.append(family.rope.rotary_dim_attr)
-    return all(resolve(module, p) is not None for p in paths)
+    return all(resolve(module, p) is not None for p in paths) and _rewrites_apply(family, type(module))
+
+
+_REWRITES_APPLY: dict[tuple, bool] = {}
+
+
+def _rewrites_apply(family: Family, cls: type) -> bool:
+    """The installed source of the rewritten methods contains every text the description rewrites
+    (CLIP's 4.x output reshape is what tells its 4.x layout from the 5.x one). A class headprune
+    already rewrote fits as it is."""
+    if not family.forward_rewrites or getattr(cls, "_headprune_rewritten", False):
+        return True
+    key = (cls, family.forward_rewrites, family.rewritten_methods)
+    if key not in _REWRITES_APPLY:
+        import inspect
+
+        try:
+            sources = [inspect.getsource(getattr(cls, m)) for m in family.rewritten_methods]
+        except (OSError, TypeError, AttributeError):
+            sources = []
+        _REWRITES_APPLY[key] = bool(sources) and all(any(old in s for s in sources)
+                                                     for old, _ in family.forward_rewrites)
+    return _REWRITES_APPLY[key]
 
 
 def _unmet(family: Family, module) -> list[str]:

@@ -137,5 +137,53 @@ STABLELM = Family(
           "one LayerNorm(d) per head in ModuleLists, re-indexed with the heads (zip() would truncate silently).",
 )
 
+# -- transformers 4.x layouts of the same classes (4.57.6; `tox -e tf457` runs their zoo cases) ----
+# Listed after the 5.x descriptions; discovery takes the first description that fits a module.
+# 4.x has no `scaling` attribute on these modules: eager divides by sqrt(head_dim) (GPT-2: by
+# sqrt of v's width), sdpa uses its default, so a shrunk head_dim takes the scale fold in q.
+# Qwen2-MoE and StableLM still have per-backend subclasses (`...SdpaAttention`), described
+# through their base class, and reshape their output with `hidden_size`: synced to heads * d.
+
+GPT2_4 = Family(
+    name="gpt2-4.x",
+    classes=GPT2.classes,
+    qkv=GPT2.qkv, o=GPT2.o, transposed=True,
+    head_dim_attr="head_dim",
+    attrs=tuple(a for a in GPT2.attrs if a.value != "scaling"),
+    config_fields=GPT2.config_fields,
+    requires=GPT2.requires,
+    notes="4.x: no `scaling` attribute; eager divides by sqrt(v width), sdpa uses its default.",
+)
+
+_QWEN2_MOE_4_CLASSES = tuple(f"{_T}.qwen2_moe.modeling_qwen2_moe.{c}" for c in
+                             ("Qwen2MoeAttention", "Qwen2MoeSdpaAttention", "Qwen2MoeFlashAttention2"))
+_ATTRS_4 = (Attr("head_dim", "head_dim"), Attr("num_key_value_groups", "groups"), Attr("num_heads", "heads"),
+            Attr("num_key_value_heads", "kv_heads"), Attr("hidden_size", "q_width"))
+
+QWEN2_MOE_4 = Family(
+    name="qwen2-moe-4.x",
+    classes=_QWEN2_MOE_4_CLASSES,
+    q="q_proj", k="k_proj", v="v_proj", o="o_proj",
+    head_dim_attr="head_dim",
+    attrs=_ATTRS_4,
+    config_fields=_DECODER_CONFIG,
+    rope=Rope(),
+    notes="4.x: checks the output against num_heads and reshapes it with hidden_size (both synced).",
+)
+
+STABLELM_4 = Family(
+    name="stablelm-4.x",
+    classes=tuple(f"{_T}.stablelm.modeling_stablelm.{c}" for c in
+                  ("StableLmAttention", "StableLmSdpaAttention", "StableLmFlashAttention2")),
+    q="q_proj", k="k_proj", v="v_proj", o="o_proj",
+    head_dim_attr="head_dim",
+    qk_norms=STABLELM.qk_norms,
+    per_head=STABLELM.per_head,
+    attrs=_ATTRS_4 + (Attr("rotary_ndims", "rotary_dim"),),
+    config_fields=STABLELM.config_fields,
+    rope=Rope(rotary_dim_attr="rotary_ndims"),
+    notes="4.x: views with num_heads/num_key_value_heads and reshapes the output with hidden_size (all synced).",
+)
+
 FAMILIES = (GPT2, GPT_NEOX, OPT, FALCON, FALCON_MQA, FALCON_MHA, MISTRAL, MIXTRAL, GEMMA, GEMMA2, GEMMA3,
-            QWEN2_MOE, QWEN3_MOE, COHERE, STABLELM)
+            QWEN2_MOE, QWEN3_MOE, COHERE, STABLELM, GPT2_4, QWEN2_MOE_4, STABLELM_4)

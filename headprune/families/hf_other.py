@@ -2,6 +2,8 @@
 (see attention-map §10), and torch's own ``nn.MultiheadAttention``."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .spec import Aligned, Attr, ConfigField, Family, Rope
 
 _T = "transformers.models"
@@ -178,5 +180,41 @@ T5 = Family(
     notes="Encoder self, decoder self and cross-attention each keep one head set across the stack.",
 )
 
-FAMILIES = (ROBERTA, ELECTRA, DISTILBERT, ALBERT, DEBERTA_V2, MODERNBERT, DINOV2, BEIT, CLIP, SIGLIP,
-            TORCH_MHA, WHISPER_ENCODER, WHISPER_DECODER, T5)
+# -- transformers 4.x layouts of the same classes (4.57.6; `tox -e tf457` runs their zoo cases) ----
+# 4.x keeps no `scaling` attribute on these modules (eager divides by sqrt(head width), sdpa
+# uses its default), and CLIP/SigLIP reshape their output with the input width (a forward
+# rewrite, which also tells the releases apart: the 5.x forward has no such reshape). Not
+# described for 4.x: BEiT (its 4.x relative-position module), ModernBERT (4.x keeps rotary and
+# sizes in the module) and DistilBERT (4.x fixes its attention class at construction, so the
+# zoo cannot switch its backend): headprune refuses them there with UnknownLayoutError.
+
+
+def _without_scaling(fam: Family, **changes) -> Family:
+    changes.setdefault("attrs", tuple(a for a in fam.attrs if a.value != "scaling"))
+    return replace(fam, name=f"{fam.name}-4.x", **changes)
+
+
+ROBERTA_4 = _without_scaling(ROBERTA)
+ELECTRA_4 = _without_scaling(ELECTRA)
+ALBERT_4 = _without_scaling(ALBERT)
+DINOV2_4 = Family(
+    name="dinov2-4.x",
+    classes=DINOV2.classes,
+    q="attention.query", k="attention.key", v="attention.value", o="output.dense",
+    head_dim_attr="attention.attention_head_size",
+    attrs=(Attr("attention.num_attention_heads", "heads"), Attr("attention.attention_head_size", "head_dim"),
+           Attr("attention.all_head_size", "q_width"), Attr("attention.scaling", "scaling")),
+    config_fields=(ConfigField("num_attention_heads", "heads"),),
+    notes="4.x: ViT's 4.x layout (query/key/value one level down, output.dense).",
+)
+_INPUT_WIDTH_RESHAPE = (("reshape(batch_size, seq_length, embed_dim)", "reshape(batch_size, seq_length, -1)"),)
+CLIP_4 = replace(CLIP, name="clip-4.x", forward_rewrites=_INPUT_WIDTH_RESHAPE,
+                 notes="4.x reshapes the output with the input width: the forward is rewritten to use -1.")
+SIGLIP_4 = replace(SIGLIP, name="siglip-4.x", forward_rewrites=_INPUT_WIDTH_RESHAPE,
+                   notes="4.x reshapes the output with the input width: the forward is rewritten to use -1.")
+
+# CLIP_4 and SIGLIP_4 come before their 5.x descriptions: both fit a 4.x module by attributes,
+# and only the 4.x one rewrites its forward; on 5.x its rewrite does not apply, so it does not fit.
+FAMILIES = (ROBERTA, ELECTRA, DISTILBERT, ALBERT, DEBERTA_V2, MODERNBERT, DINOV2, BEIT, CLIP_4, CLIP, SIGLIP_4,
+            SIGLIP, TORCH_MHA, WHISPER_ENCODER, WHISPER_DECODER, T5,
+            ROBERTA_4, ELECTRA_4, ALBERT_4, DINOV2_4)

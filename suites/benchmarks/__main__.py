@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated subset of {','.join(SUITES)}")
     ap.add_argument("--only", default=None, help="comma-separated family shape names (e.g. vit-b16,llama-3-8b)")
     ap.add_argument("--repeats", type=int, default=None, help="override the config's round count")
-    ap.add_argument("--prune-speed-rounds", type=int, default=3)
+    ap.add_argument("--prune-speed-rounds", type=int, default=5)
     ap.add_argument("--prune-speed-model", choices=sorted(prune_speed.SPEED_MODELS), default="llama-853M",
                     help="llama-853M (fp32, 3.2 GiB) or llama-3-8b (bf16, 15 GiB: the largest that fits 24 GiB)")
     ap.add_argument("--torch-pruning-limit", type=float, default=prune_speed.TORCH_PRUNING_LIMIT_S,
