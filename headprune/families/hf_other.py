@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .hf import VIT_4
 from .spec import Aligned, Attr, ConfigField, Family, Rope
 
 _T = "transformers.models"
@@ -197,16 +198,8 @@ def _without_scaling(fam: Family, **changes) -> Family:
 ROBERTA_4 = _without_scaling(ROBERTA)
 ELECTRA_4 = _without_scaling(ELECTRA)
 ALBERT_4 = _without_scaling(ALBERT)
-DINOV2_4 = Family(
-    name="dinov2-4.x",
-    classes=DINOV2.classes,
-    q="attention.query", k="attention.key", v="attention.value", o="output.dense",
-    head_dim_attr="attention.attention_head_size",
-    attrs=(Attr("attention.num_attention_heads", "heads"), Attr("attention.attention_head_size", "head_dim"),
-           Attr("attention.all_head_size", "q_width"), Attr("attention.scaling", "scaling")),
-    config_fields=(ConfigField("num_attention_heads", "heads"),),
-    notes="4.x: ViT's 4.x layout (query/key/value one level down, output.dense).",
-)
+DINOV2_4 = replace(VIT_4, name="dinov2-4.x", classes=DINOV2.classes,
+                   notes="4.x: ViT's 4.x layout (query/key/value one level down, output.dense).")
 _INPUT_WIDTH_RESHAPE = (("reshape(batch_size, seq_length, embed_dim)", "reshape(batch_size, seq_length, -1)"),)
 CLIP_4 = replace(CLIP, name="clip-4.x", forward_rewrites=_INPUT_WIDTH_RESHAPE,
                  notes="4.x reshapes the output with the input width: the forward is rewritten to use -1.")
