@@ -38,6 +38,7 @@ from .wrappers import unwrap
 RECORD_FILE = "headprune.json"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+GENERATION_CONFIG_FILE = "generation_config.json"
 FORMAT = 2
 READABLE_FORMATS = (1, 2)  # format 1: no hashes, steps on the root only
 
@@ -67,7 +68,8 @@ def _steps(root: nn.Module) -> list[dict]:
 
 
 def save(model: nn.Module, directory) -> Path:
-    """Write ``headprune.json``, ``model.safetensors`` and (transformers models) ``config.json``."""
+    """Write ``headprune.json``, ``model.safetensors`` and (transformers models) ``config.json``
+    and, for generative ones, ``generation_config.json``."""
     model = unwrap(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -89,6 +91,8 @@ def save(model: nn.Module, directory) -> Path:
     save_model(model, str(weights), metadata={"format": "pt"})
     if own:
         model.config.to_json_file(str(directory / CONFIG_FILE))
+        if getattr(model, "generation_config", None) is not None:  # pruning renumbers its alignment heads
+            model.generation_config.to_json_file(str(directory / GENERATION_CONFIG_FILE))
     payload["weights_sha256"] = _sha256(weights)
     payload["record_sha256"] = _record_digest(payload)
     (directory / RECORD_FILE).write_text(json.dumps(payload, indent=1))
@@ -149,8 +153,20 @@ def load(directory, model: nn.Module | None = None) -> nn.Module:
     for name, plan in payload["plans"]:
         apply_plan(model.get_submodule(name), plan, replaying=True)
     load_model(model, str(directory / WEIGHTS_FILE), strict=True)
+    if (directory / GENERATION_CONFIG_FILE).exists() and getattr(model, "generation_config", None) is not None:
+        model.generation_config = _read_generation_config(type(model.generation_config), directory)
     model.eval()
     return model if given is None else given
+
+
+def _read_generation_config(cls, directory: Path):
+    """The saved generation config with every field. ``from_pretrained`` drops the fields it does
+    not know (Whisper's ``alignment_heads``) from a config marked ``_from_model_config``."""
+    data = json.loads((directory / GENERATION_CONFIG_FILE).read_text())
+    from_model = data.pop("_from_model_config", False)
+    config = cls.from_dict(data)
+    config._from_model_config = from_model
+    return config
 
 
 def _shadow(model: nn.Module) -> nn.Module:

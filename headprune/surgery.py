@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -50,6 +51,7 @@ def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
     for block, lp in zip(blocks, plan.layers):
         _sync_module(model, block, lp)
     _sync_config(model, blocks, plan)
+    _sync_head_index_lists(model, blocks, plan)
 
 
 # -- slicing -----------------------------------------------------------------------------
@@ -129,7 +131,9 @@ def _slice_block(block: AttentionBlock, lp: LayerPlan) -> None:
         owner, name = _owner(block.module, spec.path)
         heads = list(lp.keep_kv_heads if spec.kv else lp.keep_heads)
         if isinstance(extra, nn.ModuleList):
-            setattr(owner, name, nn.ModuleList([extra[h] for h in heads]))
+            kept = nn.ModuleList([extra[h] for h in heads])
+            kept.training = extra.training  # a new container starts in train mode; its members keep theirs
+            setattr(owner, name, kept)
         elif isinstance(extra, nn.Linear):
             _take_rows(extra, heads)
         else:
@@ -228,6 +232,22 @@ def _sync_module(model: nn.Module, block: AttentionBlock, lp: LayerPlan) -> None
             overlay = block.module.config = ConfigOverlay(getattr(model, "config", overlay))
         for field in block.family.private_config:
             setattr(overlay, field.name, values[field.value])
+
+
+def _sync_head_index_lists(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
+    """Renumber model-level ``[layer, head]`` lists (Whisper's alignment heads) with the kept heads;
+    a new list is written, so a generation config shared with another model is not changed."""
+    for block, lp in zip(blocks, plan.layers):
+        for ref in block.family.head_index_lists:
+            found = re.search(ref.block, block.name)
+            parent, _, leaf = ref.path.rpartition(".")
+            owner = resolve(model, parent) if parent else model
+            pairs = getattr(owner, leaf, None) if owner is not None else None
+            if found is None or not pairs:
+                continue
+            layer, new = int(found.group(1)), {old: i for i, old in enumerate(lp.keep_heads)}
+            setattr(owner, leaf, [[l, h] if l != layer else [l, new[h]] for l, h in pairs
+                                  if l != layer or h in new])
 
 
 def _sync_config(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:

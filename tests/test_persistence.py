@@ -62,6 +62,8 @@ def test_round_trip(name, mode, tmp_path):
     _prune(model, name, mode)
     headprune.save(model, tmp_path)
     stock_config = {"config.json"} if S.case(name).source == "hf" else set()
+    if getattr(model, "generation_config", None) is not None:
+        stock_config.add("generation_config.json")
     assert {p.name for p in tmp_path.iterdir()} == {"headprune.json", "model.safetensors"} | stock_config
     assert_identical(name, model, _load(name, tmp_path))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .hf import VIT_4
-from .spec import Aligned, Attr, ConfigField, Family, Rope
+from .spec import Aligned, Attr, ConfigField, Family, HeadIndexList, Rope
 
 _T = "transformers.models"
 
@@ -163,7 +163,9 @@ WHISPER_DECODER = Family(
     head_dim_attr="head_dim",
     attrs=_WHISPER_ATTRS,
     config_fields=(ConfigField("decoder_attention_heads", "heads"),),
-    notes="Self- and cross-attention; the cross K/V cache is built from the pruned projections.",
+    head_index_lists=(HeadIndexList("generation_config.alignment_heads", r"decoder\.layers\.(\d+)\.encoder_attn$"),),
+    notes="Self- and cross-attention; the cross K/V cache is built from the pruned projections. "
+          "generation_config.alignment_heads (word timestamps) is renumbered with the cross-attention heads.",
 )
 
 T5 = Family(

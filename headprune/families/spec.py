@@ -177,6 +177,17 @@ class Aligned:
 
 
 @dataclass(frozen=True)
+class HeadIndexList:
+    """A model-level list of ``[layer, head]`` pairs naming heads of the blocks whose name matches
+    ``block`` (a regex whose one group is the layer): pairs naming removed heads are dropped, the
+    others renumbered. Whisper's ``generation_config.alignment_heads``, the cross-attention heads
+    whose weights give word timestamps: stale, they would read other heads, silently."""
+
+    path: str
+    block: str
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     classes: tuple[str, ...]          # qualified class names of the attention module
@@ -216,6 +227,7 @@ class Family:
     forward_rewrites: tuple[tuple[str, str], ...] = ()
     rewritten_methods: tuple[str, ...] = ("forward",)  # the methods those rewrites apply to
     fixed_head_dim: str | None = None  # why head_dim cannot shrink (heads mode still works)
+    head_index_lists: tuple[HeadIndexList, ...] = ()  # model-level [layer, head] lists to renumber
     notes: str = ""
 
     def __post_init__(self):
