@@ -12,6 +12,14 @@ an entry whose layer key is that message. Stock loading turns layer keys into in
 stops with ``invalid literal for int() ... 'pruned by headprune: ...'``. On the live config the
 entry sits in the instance dict, under the class's ``per_layer_config`` property, so nothing at
 run time reads it; ``to_dict`` (hence ``save_pretrained``) writes it out.
+
+Releases without ``per_layer_config`` (transformers 4.x) ignore that entry. There a config that
+cannot describe the model mostly shows in the weight shapes, and stock loading refuses the
+mismatch; sliced RoPE frequencies do not (the shapes agree, the frequencies are recomputed:
+verified silently wrong on 4.57.6), so the marker becomes the RoPE type: ``rope_scaling``
+(4.x) names the message as its ``rope_type``, and building the model from it raises
+``KeyError: 'pruned by headprune: ...'``. The live model read its RoPE type when it was built;
+headprune.load rebuilds from the original config.
 """
 from __future__ import annotations
 
@@ -75,6 +83,20 @@ def stock_problem(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
     return None
 
 
+def _mark_rope_type(config, message: str) -> None:
+    """Releases without ``per_layer_config``: the RoPE type (every table of it) becomes the message."""
+    import inspect
+
+    # the field this release's config class reads (an unknown keyword is kept as a mere attribute)
+    field = "rope_parameters" if "rope_parameters" in inspect.signature(type(config).__init__).parameters \
+        else "rope_scaling"
+    current = config.__dict__.get(field)
+    if isinstance(current, dict) and current and all(isinstance(v, dict) for v in current.values()):
+        config.__dict__[field] = {k: {**v, "rope_type": message} for k, v in current.items()}  # one per layer type
+    else:
+        config.__dict__[field] = {**(current or {}), "rope_type": message}
+
+
 def _no_init_weights():
     """transformers' switch that skips weight initialisation (shapes are all we compare)."""
     try:
@@ -100,6 +122,10 @@ def mark(model: nn.Module, rope_sliced: bool) -> StockProblem | None:
     if problem is None:
         return None
     message = marker_message(problem.reason)
+    if not isinstance(getattr(type(config), MARKER_FIELD, None), property):
+        if rope_sliced:
+            _mark_rope_type(config, message)
+        return problem
     if getattr(config, "is_heterogeneous", False):
         # per_layer_config is serialised from the heterogeneity spec: the marker joins the first
         # layer's entry as an attribute no other layer has and the global config lacks, which
