@@ -51,6 +51,13 @@ def pytest_command(name: str, results: Path, extra: list[str], meta: bool = Fals
     return cmd + extra
 
 
+def _baseline_of(label: str, subject: str) -> history.Run | None:
+    """The label's baseline run of this pruner (a baseline holds one run per pruner), if any."""
+    ids = history.baseline_ids().get(label, [])
+    runs = [history.resolve(i) for i in ids]
+    return next((r for r in runs if r.subject == subject), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.env_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", required=True, help="the environment's name in the history (the tox env)")
@@ -83,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_store:
             for _run, path, new in history.add(results, args.label, git_rev=rev, wall_s=wall):
                 lines.append(f"  {'stored' if new else 'already stored'} {path}")
-        try:
-            base = history.resolve(f"baseline:{args.label}")
-        except LookupError:
+        base = _baseline_of(args.label, run.subject)
+        if base is None:
+            lines.append(f"  no baseline for {name} under {args.label} (python -m reports.history baseline {args.label})")
             continue
         cmp = compare.compare(base, run)
         lines.append(f"  against the baseline: {cmp.summary()}")
