@@ -280,6 +280,10 @@ _OTHER_CASES: tuple[Case, ...] = (
 
 if int(hf.tf.__version__.split(".")[0]) < 5:
     _OTHER_CASES = tuple(c for c in _OTHER_CASES if c.name not in _TRANSFORMERS_5_ONLY)
+if not timm_models.convit_casts_with_the_model():
+    # timm before rel_indices became a buffer: model.to(bf16) leaves it float32, so ConViT itself
+    # fails in half precision (timm's bug, not the pruner's): the case needs a newer timm.
+    _OTHER_CASES = tuple(c for c in _OTHER_CASES if c.name != "timm-convit")
 
 _CASES = _CASES + _DECODER_CASES + _OTHER_CASES
 

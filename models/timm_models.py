@@ -83,6 +83,15 @@ def build_timm_convit() -> torch.nn.Module:
     return timm.create_model("convit_tiny", **{**_TINY, "embed_dim": 8}, local_up_to_layer=1, qkv_bias=True)
 
 
+def convit_casts_with_the_model() -> bool:
+    """GPSA keeps its relative indices as a buffer (timm 1.0.2x+), so .to(dtype) converts them."""
+    import inspect
+
+    from timm.models.convit import GPSA
+
+    return "register_buffer('rel_indices'" in inspect.getsource(GPSA.__init__)
+
+
 def build_timm_cait() -> torch.nn.Module:
     # 2 talking-heads blocks (refused: they mix heads) then 2 class-attention blocks (pruned)
     return timm.create_model("cait_xxs24_224", **_TINY, depth_token_only=2)

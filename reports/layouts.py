@@ -16,7 +16,7 @@ from pathlib import Path
 
 import models
 from headprune.blocks import discover
-from headprune.families import FAMILIES, Family
+from headprune.families import FAMILIES, Family, other_release_env
 
 BEGIN, END = "<!-- layouts:begin (python -m reports.layouts --write) -->", "<!-- layouts:end -->"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -66,7 +66,8 @@ def table() -> str:
     used = zoo_cases()
     lines = ["| family | classes | zoo cases | traps | heads | head_dims |", "|---|---|---|---|---|---|"]
     for fam in FAMILIES:
-        cases = ", ".join(f"`{c}`" for c in used.get(fam.name, [])) or "(other releases: `tox -e tf457`)"
+        cases = ", ".join(f"`{c}`" for c in used.get(fam.name, [])) or \
+            f"(other releases: `tox -e {other_release_env(fam) or '?'}`)"
         traps = fam.refuse or fam.notes or "—"
         for req in fam.requires:  # a variant that does not meet them is refused, naming the condition
             traps += f" Needs `{req.path}` = {req.value!r}" + (f": {req.why}." if req.why else ".")

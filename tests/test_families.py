@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-import transformers
 
 import headprune
 import models
 from headprune.blocks import discover
-from headprune.families import FAMILIES
+from headprune.families import FAMILIES, other_release_env
 
 # Layout variants of other releases: their classes exist here with the 5.x layout, so no zoo
 # case of this release can instantiate them; `tox -e tf457` runs the suite where they apply.
-OTHER_RELEASE = {f.name for f in FAMILIES if f.name.endswith("-4.x")} if transformers.__version__ >= "5" else set()
+OTHER_RELEASE = {f.name for f in FAMILIES if other_release_env(f)}
 
 
 def _families_in_zoo() -> dict[str, list[str]]:

@@ -101,6 +101,26 @@ def family_of(module, name: str = "") -> Family | None:
     return None
 
 
+# Descriptions of other releases' layouts of the same classes, by the suffix of their names, and
+# the tox environment whose zoo cases exercise them (the pinned releases cannot build them).
+OTHER_RELEASES = {"-4.x": ("transformers", "5", "tf457"), "-timm1.0.15": ("timm", "1.0.16", "timm1015")}
+
+
+def other_release_env(family: Family) -> str | None:
+    """The tox environment that exercises this description, when it describes a layout that the
+    installed release of its package no longer has (None: the installed release has it)."""
+    from packaging.version import Version
+    from importlib.metadata import version
+
+    for suffix, (package, newer_than, env) in OTHER_RELEASES.items():
+        if family.name.endswith(suffix):
+            try:
+                return env if Version(version(package)) >= Version(newer_than) else None
+            except Exception:  # noqa: BLE001 - the package is not installed: nothing can exercise it here
+                return env
+    return None
+
+
 def by_name(name: str) -> Family:
     for fam in FAMILIES:
         if fam.name == name:

@@ -1,6 +1,8 @@
 """timm 1.0.x attention layouts: fused ``qkv`` with rows [q | k | v]."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .spec import Aligned, Attr, Family, PerHead
 
 TIMM_ATTENTION = Family(
@@ -104,5 +106,23 @@ TIMM_CONVIT_MHSA = Family(
     notes="ConViT's later blocks: fused `qkv` [q | k | v], always eager with `self.scale`.",
 )
 
+# -- timm 1.0.15 (the oldest release pyproject declares; `tox -e timm1015` runs their zoo cases) --
+# ViT's Attention still lives in timm.models.vision_transformer, without attn_dim, norm or gate,
+# and reshapes its output with the input width C; EvaAttention keeps no head_dim attribute.
+TIMM_ATTENTION_1015 = Family(
+    name="timm-attention-timm1.0.15",
+    classes=("timm.models.vision_transformer.Attention",),
+    qkv="qkv", o="proj",
+    head_dim_attr="head_dim",
+    qk_norms=("q_norm", "k_norm"),
+    attrs=(Attr("num_heads", "heads"), Attr("head_dim", "head_dim"), Attr("scale", "scaling")),
+    forward_rewrites=_OUTPUT_RESHAPE,
+    notes="timm 1.0.15: the output is reshaped with the input width (rewritten to -1); the fused path "
+          "ignores `scale`, so the scale is folded into q.",
+)
+TIMM_EVA_1015 = replace(TIMM_EVA, name="timm-eva-timm1.0.15", head_dim_attr=None,
+                        attrs=(Attr("num_heads", "heads"), Attr("scale", "scaling")),
+                        notes="timm 1.0.15: no head_dim attribute (the width comes from num_heads).")
+
 FAMILIES = (TIMM_ATTENTION, TIMM_SWIN, TIMM_EVA, TIMM_BEIT, TIMM_CAIT_TALKING_HEADS, TIMM_CAIT_CLASS_ATTN,
-            TIMM_CONVIT_GPSA, TIMM_CONVIT_MHSA)
+            TIMM_CONVIT_GPSA, TIMM_CONVIT_MHSA, TIMM_ATTENTION_1015, TIMM_EVA_1015)
