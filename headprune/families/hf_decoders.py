@@ -5,7 +5,9 @@ in ``models/hf_decoders.py``), eager and sdpa, with ``generate()`` on dynamic an
 """
 from __future__ import annotations
 
-from .hf import _DECODER_ATTRS, _DECODER_CONFIG
+from dataclasses import replace
+
+from .hf import _DECODER_ATTRS, _DECODER_CONFIG, LLAMA
 from .spec import Attr, ConfigField, Family, PerHead, Requires, Rope
 
 _T = "transformers.models"
@@ -160,16 +162,9 @@ _QWEN2_MOE_4_CLASSES = tuple(f"{_T}.qwen2_moe.modeling_qwen2_moe.{c}" for c in
 _ATTRS_4 = (Attr("head_dim", "head_dim"), Attr("num_key_value_groups", "groups"), Attr("num_heads", "heads"),
             Attr("num_key_value_heads", "kv_heads"), Attr("hidden_size", "q_width"))
 
-QWEN2_MOE_4 = Family(
-    name="qwen2-moe-4.x",
-    classes=_QWEN2_MOE_4_CLASSES,
-    q="q_proj", k="k_proj", v="v_proj", o="o_proj",
-    head_dim_attr="head_dim",
-    attrs=_ATTRS_4,
-    config_fields=_DECODER_CONFIG,
-    rope=Rope(),
-    notes="4.x: checks the output against num_heads and reshapes it with hidden_size (both synced).",
-)
+QWEN2_MOE_4 = replace(LLAMA, name="qwen2-moe-4.x", classes=_QWEN2_MOE_4_CLASSES, attrs=_ATTRS_4,
+                      notes="4.x: checks the output against num_heads and reshapes it with hidden_size "
+                            "(both synced).")
 
 STABLELM_4 = Family(
     name="stablelm-4.x",

@@ -109,12 +109,11 @@ TIMM_CONVIT_MHSA = Family(
 # -- timm 1.0.15 (the oldest release pyproject declares; `tox -e timm1015` runs their zoo cases) --
 # ViT's Attention still lives in timm.models.vision_transformer, without attn_dim, norm or gate,
 # and reshapes its output with the input width C; EvaAttention keeps no head_dim attribute.
-TIMM_ATTENTION_1015 = Family(
+TIMM_ATTENTION_1015 = replace(
+    TIMM_ATTENTION,
     name="timm-attention-timm1.0.15",
     classes=("timm.models.vision_transformer.Attention",),
-    qkv="qkv", o="proj",
-    head_dim_attr="head_dim",
-    qk_norms=("q_norm", "k_norm"),
+    width_norm=None, o_aligned=(),
     attrs=(Attr("num_heads", "heads"), Attr("head_dim", "head_dim"), Attr("scale", "scaling")),
     forward_rewrites=_OUTPUT_RESHAPE,
     notes="timm 1.0.15: the output is reshaped with the input width (rewritten to -1); the fused path "
