@@ -103,6 +103,10 @@ class MayChange:
     def module(self, name: str) -> bool:
         return any(name == p or name.startswith(p + ".") for p in self.subtrees)
 
+    def below(self, name: str) -> bool:
+        """Inside a per-head module list (renumbered), not the list itself."""
+        return any(name.startswith(p + ".") for p in self.subtrees)
+
 
 def _flatten(d: dict, prefix: str = "") -> dict:
     """``{"text_config.num_attention_heads": 4, ...}``: composite configs sync their towers' fields."""
@@ -178,8 +182,9 @@ def untouched_problems(before: State, after: State, may: MayChange) -> list[str]
         out.append(f"requires_grad changed: {[(k, after.requires_grad[k]) for k in flipped[:4]]}")
     if grads := [k for k in after.grads if k not in before.grads]:
         out.append(f".grad left on {grads[:4]}")
+    # a per-head list's own flag counts (a rebuilt nn.ModuleList starts in train mode)
     if modes := [k or "model" for k in sorted(after.training)
-                 if k in before.training and not may.module(k) and after.training[k] != before.training[k]]:
+                 if k in before.training and not may.below(k) and after.training[k] != before.training[k]]:
         out.append(f"train/eval flag changed on {modes[:4]} (e.g. eval() for scoring, never restored)")
     hyper = []
     for name in sorted(before.hyper.keys() & after.hyper.keys()):

@@ -953,6 +953,23 @@ class PerHeadNormsByPosition(Mutant):
                     _set(owner, leaf, orig.narrow(spec.axis % orig.dim(), 0, now.shape[spec.axis]), now)
 
 
+class PerHeadListInTrainMode(Mutant):
+    """Rebuilds a per-head module list (StableLM's per-head q/k LayerNorms) as a new
+    ``nn.ModuleList`` of the kept norms: a new module starts in train mode, so an eval model comes
+    back with train-mode containers (what headprune itself did until the suite compared them)."""
+
+    name = "per_head_list_in_train_mode"
+    trap = "nn.ModuleList([norms[h] for h in kept]) without restoring the old list's train/eval flag"
+    caught_by = frozenset({"check_untouched"})
+    where = (("stablelm-qknorm", "heads"),)
+
+    def prune(self, model, request):
+        for block in pruned_blocks(model, request):
+            for _, extra in block.per_head_params():
+                if isinstance(extra, nn.ModuleList):
+                    extra.training = True
+
+
 _CLASSES = [cls for cls in list(globals().values())
             if isinstance(cls, type) and issubclass(cls, Mutant) and cls is not Mutant]
 MUTANTS: dict[str, type[Mutant]] = {cls.name: cls for cls in sorted(_CLASSES, key=lambda c: c.name)}
