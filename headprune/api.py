@@ -191,7 +191,7 @@ def _check_rotary(model, blocks) -> None:
     block = next(b for b in blocks if b.family.rope is not None)
     half = block.rotary_dim // 2
     tables = surgery.rotary_tables(model)
-    sizes = {getattr(m, name).shape[-1] for m, name in tables}
+    sizes = {getattr(m, name).shape[-1] for m, name in tables if surgery.is_rotary_table(name)}
     if len(sizes) == 1 and 0 < (found := sizes.pop()) < half:
         # e.g. Phi-3 with partial_rotary_factor 0.75 (Phi-4-mini): the rotary width comes from the table
         raise UnsupportedRopeError(
@@ -199,10 +199,18 @@ def _check_rotary(model, blocks) -> None:
             f"partial_rotary_factor={2 * found / block.head_dim:g}), but headprune's {block.family.name!r} "
             "description rotates the whole head; head_dims pruning is refused for this model (heads mode works)",
             layer=block.layer, block=block.name)
-    if not tables or any(getattr(m, name).shape[-1] != half for m, name in tables):
+    if not tables or any(getattr(m, name).shape[-1] != surgery.rotary_table_width(m, name, block.rotary_dim)
+                         for m, name in tables):
         raise UnknownLayoutError(
-            f"expected rotary tables with {half} frequencies, found "
-            f"{ {name: tuple(getattr(m, name).shape) for m, name in tables} }; head-dim pruning needs to slice them")
+            f"expected rotary tables for {half} frequencies, found "
+            f"{ {name: tuple(getattr(m, name).shape) for m, name in tables} }; head-dim pruning needs to slice them "
+            "(a table rebuilt at run time, such as timm's RoPE with dynamic_img_size, cannot stay sliced)")
+    for rot in surgery.rotary_modules(model):
+        if getattr(rot, "rotate_half", False) and block.family.rope.interleaved:
+            raise UnsupportedRopeError(
+                f"{type(rot).__name__} rotates half-split pairs (rotate_half=True), but {block.family.name!r} "
+                "describes interleaved pairs (2i, 2i + 1); head_dims pruning is refused for this model (heads mode "
+                "works)", layer=block.layer, block=block.name)
     for rot in surgery.rotary_modules(model):
         kind = getattr(rot, "rope_type", "default")
         kinds = set(kind.values()) if isinstance(kind, dict) else {kind}

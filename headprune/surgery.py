@@ -30,9 +30,36 @@ def is_rotary_table(name: str) -> bool:
     return name == "inv_freq" or name.endswith("_inv_freq")
 
 
+# timm's axial RoPE for images (EVA-02): one cached table [tokens, sin per dim | cos per dim] for
+# every block and head, the dims of each head in their interleaved pairs (2i, 2i + 1).
+TIMM_SINCOS_TABLE = ("timm.layers.pos_embed_sincos.RotaryEmbeddingCat", "pos_embed")
+
+
+def _is_timm_sincos(module: nn.Module, name: str) -> bool:
+    cls = type(module)
+    return (f"{cls.__module__}.{cls.__qualname__}", name) == TIMM_SINCOS_TABLE
+
+
 def rotary_tables(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """Every RoPE frequency table of the model, as (owning module, buffer name)."""
-    return [(m, name) for m in model.modules() for name, _ in m.named_buffers(recurse=False) if is_rotary_table(name)]
+    """Every RoPE table of the model, as (owning module, buffer name): frequency tables
+    (``inv_freq``: one entry per pair) and timm's cached sin/cos tables (one column per dim, twice)."""
+    return [(m, name) for m in model.modules() for name, t in m.named_buffers(recurse=False)
+            if is_rotary_table(name) or (_is_timm_sincos(m, name) and t is not None)]
+
+
+def rotary_table_width(module: nn.Module, name: str, rotary_dim: int) -> int:
+    """The last-axis size a table needs for heads rotating ``rotary_dim`` dims."""
+    return 2 * rotary_dim if _is_timm_sincos(module, name) else rotary_dim // 2
+
+
+def _slice_rotary_table(module: nn.Module, name: str, keep_pairs: list[int], rope, rotary_dim: int) -> None:
+    table = getattr(module, name)
+    if not _is_timm_sincos(module, name):
+        setattr(module, name, table[keep_pairs].clone())
+        return
+    dims = sorted(i for p in keep_pairs for i in rope.pair_dims(p, rotary_dim))
+    cols = dims + [rotary_dim + i for i in dims]  # [sin | cos], each one column per dim
+    setattr(module, name, table[..., cols].clone())
 
 
 def rotary_modules(model: nn.Module) -> list[nn.Module]:
@@ -40,6 +67,8 @@ def rotary_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
+    # the RoPE layout as it is before any slicing (a block's widths are read from its weights)
+    rope = next(((b.family.rope, b.rotary_dim) for b in blocks if b.family.rope is not None), None)
     with torch.no_grad():
         for block, lp in zip(blocks, plan.layers):
             if not lp.is_identity(block):
@@ -47,7 +76,7 @@ def apply(model: nn.Module, blocks: list[AttentionBlock], plan: Plan) -> None:
         if plan.rope_pairs is not None:
             keep = list(plan.rope_pairs)
             for rot, name in rotary_tables(model):
-                setattr(rot, name, getattr(rot, name)[keep].clone())
+                _slice_rotary_table(rot, name, keep, *rope)
     for block, lp in zip(blocks, plan.layers):
         _sync_module(model, block, lp)
     _sync_config(model, blocks, plan)

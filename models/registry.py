@@ -240,9 +240,6 @@ if int(hf.tf.__version__.split(".")[0]) < 5:
 _ENC = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right")
 _CLIP = InputSpec(vocab_size=hf.VOCAB, pad_token_id=hf.PAD_ID, padding_side="right", image_size=32)
 _SPEECH = InputSpec(vocab_size=hf.VOCAB, mel_bins=hf_other.MEL_BINS, frames=hf_other.FRAMES)
-_EVA_ROPE = ("timm's EVA RoPE rotates interleaved pairs (2i, 2i+1), the first half of each head by rows "
-             "and the second by columns, from one model-level table: head-dim pruning is not described")
-
 
 def _enc(name, family, builder, tags, layers=2, **kw):
     return Case(name, family, "hf", "text", layers, _u(4, layers), _u(4, layers), 8, False,
@@ -268,7 +265,7 @@ _OTHER_CASES: tuple[Case, ...] = (
          frozenset({"cross_attention", "tied_heads"}), hf_other.build_t5, _ENC,
          tied=((0, 1), (2, 4), (3, 5))),  # encoder self, decoder self, decoder cross
     _vision("timm-eva", "timm-eva", "timm", timm_models.build_timm_eva, _u(4), 8,
-            {"fused_qkv", "qkv_bias", "forward_rewrite"}, _IMG32, refused=(("head_dims", _EVA_ROPE),)),
+            {"fused_qkv", "qkv_bias", "forward_rewrite", "rope", "rope_interleaved"}, _IMG32),
     _vision("timm-beit", "timm-beit", "timm", timm_models.build_timm_beit, _u(4), 8,
             {"fused_qkv", "qkv_bias", "rel_pos_bias", "forward_rewrite"}, _IMG32),
     _vision("timm-cait", "timm-cait", "timm", timm_models.build_timm_cait, _u(4), 8,

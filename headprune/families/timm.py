@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .spec import Aligned, Attr, Family, PerHead
+from .spec import Aligned, Attr, Family, PerHead, Rope
 
 TIMM_ATTENTION = Family(
     name="timm-attention",
@@ -46,10 +46,11 @@ TIMM_EVA = Family(
     aligned=_QKV_BIASES,
     attrs=(Attr("num_heads", "heads"), Attr("head_dim", "head_dim"), Attr("scale", "scaling")),
     forward_rewrites=_OUTPUT_RESHAPE,
-    fixed_head_dim=("timm's EVA RoPE rotates interleaved pairs (2i, 2i+1) with the first half of each head "
-                    "on rows and the second on columns, from one model-level table; shrinking head_dim "
-                    "is not described"),
-    notes="q_bias, v_bias (parameters) and k_bias (a zero buffer) are laid out like the q, k, v rows.",
+    rope=Rope(interleaved=True),
+    notes="q_bias, v_bias (parameters) and k_bias (a zero buffer) are laid out like the q, k, v rows. "
+          "RoPE: one cached [tokens, sin | cos] table (timm RotaryEmbeddingCat) for every block, interleaved "
+          "pairs (2i, 2i + 1); head_dims keeps whole pairs, the same in every block, and slices its columns "
+          "(dynamic_img_size rebuilds the table at run time: refused).",
 )
 
 TIMM_BEIT = Family(

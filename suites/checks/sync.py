@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import headprune
 from headprune.blocks import config_of, resolve
-from headprune.surgery import rotary_tables
+from headprune.surgery import rotary_table_width, rotary_tables
 
 from .base import Trial, check, fail_unless
 
@@ -61,11 +61,11 @@ def check_attribute_sync(trial: Trial) -> None:
     _check_composite_top_level(trial.original, pruned, {id(c) for _, (c, _) in fields.items()})
     rope = [(o, s) for o, s in zip(originals, trial.survivors) if o.rotary_dim is not None]
     if rope:
-        half = _expected(*rope[0])["rotary_dim"] // 2
+        kept = _expected(*rope[0])["rotary_dim"]
         for module, name in rotary_tables(pruned):
-            inv = getattr(module, name)
-            fail_unless(inv.shape[-1] == half, f"{type(module).__name__}.{name} has {inv.shape[-1]} "
-                        f"frequencies, the kept rotary dims need {half}")
+            table, want = getattr(module, name), rotary_table_width(module, name, kept)
+            fail_unless(table.shape[-1] == want, f"{type(module).__name__}.{name} has {table.shape[-1]} entries on "
+                        f"its last axis, the {kept} kept rotary dims need {want}")
 
 
 def _check_composite_top_level(original, pruned, routed: set[int]) -> None:

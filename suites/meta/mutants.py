@@ -214,12 +214,12 @@ class AdjacentRopePairs(Mutant):
 
 class RotaryNotSliced(Mutant):
     """Slices q/k/v by the kept pairs but leaves the model-level rotary module's ``inv_freq``
-    (and ``original_inv_freq``) at d/2 frequencies (§5)."""
+    (and ``original_inv_freq``) at d/2 frequencies (§5), or timm EVA's cached sin/cos table at d columns each."""
 
     name = "rotary_not_sliced"
     trap = "head_dims mode on a RoPE model without slicing the shared rotary inv_freq"
     caught_by = frozenset({"check_attribute_sync", EXACT})
-    where = (("llama", "head_dims"), ("qwen2", "head_dims-ratio"), ("cohere", "head_dims"))
+    where = (("llama", "head_dims"), ("qwen2", "head_dims-ratio"), ("cohere", "head_dims"), ("timm-eva", "head_dims"))
 
     def prune(self, model, request):
         plan, blocks = plan_for(model, request)
@@ -886,7 +886,7 @@ class HalfSplitRopePairs(Mutant):
     name = "half_split_rope_pairs"
     trap = "removes frequency p as dims (p, p+r/2) in an interleaved-RoPE model, whose pairs are (2p, 2p+1)"
     caught_by = frozenset({EXACT, "check_request_honoured"})
-    where = (("cohere", "head_dims"),)
+    where = (("cohere", "head_dims"), ("timm-eva", "head_dims"))
 
     def prune(self, model, request):
         plan, blocks = plan_for(model, request)
