@@ -117,7 +117,7 @@ def pruner_section(frame: pd.DataFrame, hs: list[dict], order: list[str]) -> str
     steady_bad = wide[(wide["first flip"] == "") & (wide[labels] != "passed").any(axis=1)].reset_index()
     reasons = (frame[frame["outcome"] != "passed"].groupby("test")["reason"].first())
     for table in (drifting, steady_bad):
-        table["reason (any environment)"] = table["test"].map(reasons).fillna("").str.slice(0, 160)
+        table["reason (any environment)"] = table["test"].map(reasons).astype(object).fillna("").str.slice(0, 160)
 
     parts = [f"<h2>{html.escape(pruner)}</h2>",
              "<h3>Environments</h3>", _style(env_table).to_html(),
