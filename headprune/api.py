@@ -211,7 +211,6 @@ def _check_rotary(model, blocks) -> None:
                 f"{type(rot).__name__} rotates half-split pairs (rotate_half=True), but {block.family.name!r} "
                 "describes interleaved pairs (2i, 2i + 1); head_dims pruning is refused for this model (heads mode "
                 "works)", layer=block.layer, block=block.name)
-    for rot in surgery.rotary_modules(model):
         kind = getattr(rot, "rope_type", "default")
         kinds = set(kind.values()) if isinstance(kind, dict) else {kind}
         if not kinds <= STATIC_ROPE_TYPES:

@@ -9,7 +9,7 @@ from torch import nn
 
 from .blocks import AttentionBlock, config_of, resolve, weight
 from .config_overlay import ConfigOverlay
-from .families import ConfigField
+from .families import ConfigField, method_sources
 from .families.spec import qkv_row_index
 from .ownership import owns_config
 from .plan import LayerPlan, Plan
@@ -222,11 +222,9 @@ def rewritten_class(cls: type, rewrites: tuple[tuple[str, str], ...], methods: t
     (a release whose layout nobody described)."""
     key = (cls, rewrites, methods)
     if key not in _REWRITTEN:
-        import inspect
         import sys
-        import textwrap
 
-        sources = {m: textwrap.dedent(inspect.getsource(getattr(cls, m))) for m in methods}
+        sources = method_sources(cls, methods)
         for old, new in rewrites:
             if not any(old in src for src in sources.values()):
                 raise RuntimeError(f"{cls.__qualname__}.{'/'.join(methods)} no longer contains {old!r}")
@@ -269,8 +267,7 @@ def _sync_head_index_lists(model: nn.Module, blocks: list[AttentionBlock], plan:
     for block, lp in zip(blocks, plan.layers):
         for ref in block.family.head_index_lists:
             found = re.search(ref.block, block.name)
-            parent, _, leaf = ref.path.rpartition(".")
-            owner = resolve(model, parent) if parent else model
+            owner, leaf = _owner(model, ref.path)
             pairs = getattr(owner, leaf, None) if owner is not None else None
             if found is None or not pairs:
                 continue

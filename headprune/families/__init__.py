@@ -61,15 +61,22 @@ def _rewrites_apply(family: Family, cls: type) -> bool:
         return True
     key = (cls, family.forward_rewrites, family.rewritten_methods)
     if key not in _REWRITES_APPLY:
-        import inspect
-
         try:
-            sources = [inspect.getsource(getattr(cls, m)) for m in family.rewritten_methods]
+            sources = method_sources(cls, family.rewritten_methods).values()
         except (OSError, TypeError, AttributeError):
             sources = []
         _REWRITES_APPLY[key] = bool(sources) and all(any(old in s for s in sources)
                                                      for old, _ in family.forward_rewrites)
     return _REWRITES_APPLY[key]
+
+
+def method_sources(cls: type, methods: tuple[str, ...]) -> dict[str, str]:
+    """The installed, dedented source of each method (what forward rewrites are matched against
+    and applied to); OSError/TypeError when the source is not available."""
+    import inspect
+    import textwrap
+
+    return {m: textwrap.dedent(inspect.getsource(getattr(cls, m))) for m in methods}
 
 
 def _unmet(family: Family, module) -> list[str]:

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .hf import VIT_4
+from .hf import BERT, VIT_4
 from .spec import Aligned, Attr, ConfigField, Family, HeadIndexList, Rope
 
 _T = "transformers.models"
 
-_BERT_LIKE_ATTRS = (
-    Attr("self.num_attention_heads", "heads"),
-    Attr("self.attention_head_size", "head_dim"),
-    Attr("self.all_head_size", "q_width"),
-    Attr("self.scaling", "scaling"),
-)
-
-ROBERTA = Family(
-    name="roberta",
-    classes=(f"{_T}.roberta.modeling_roberta.RobertaAttention",),
-    q="self.query", k="self.key", v="self.value", o="output.dense",
-    head_dim_attr="self.attention_head_size",
-    attrs=_BERT_LIKE_ATTRS,
-    config_fields=(ConfigField("num_attention_heads", "heads"),),
-    notes="BERT's layout; views use -1, so the attributes are mirrors.",
-)
-
-ELECTRA = Family(
-    name="electra",
-    classes=(f"{_T}.electra.modeling_electra.ElectraAttention",),
-    q="self.query", k="self.key", v="self.value", o="output.dense",
-    head_dim_attr="self.attention_head_size",
-    attrs=_BERT_LIKE_ATTRS,
-    config_fields=(ConfigField("num_attention_heads", "heads"),),
-    notes="BERT's layout; embeddings_project (embedding_size -> hidden) is not per head.",
-)
+# BERT's layout under other class names (each its own description, so each has its own zoo case)
+ROBERTA = replace(BERT, name="roberta", classes=(f"{_T}.roberta.modeling_roberta.RobertaAttention",),
+                  notes="BERT's layout; views use -1, so the attributes are mirrors.")
+ELECTRA = replace(BERT, name="electra", classes=(f"{_T}.electra.modeling_electra.ElectraAttention",),
+                  notes="BERT's layout; embeddings_project (embedding_size -> hidden) is not per head.")
 
 DISTILBERT = Family(
     name="distilbert",
@@ -122,15 +101,8 @@ CLIP = Family(
     notes="Text and vision towers each read their own sub-config (text_config, vision_config).",
 )
 
-SIGLIP = Family(
-    name="siglip",
-    classes=(f"{_T}.siglip.modeling_siglip.SiglipAttention",),
-    q="q_proj", k="k_proj", v="v_proj", o="out_proj",
-    head_dim_attr="head_dim",
-    attrs=_CLIP_ATTRS,
-    config_fields=(ConfigField("num_attention_heads", "heads"),),
-    notes="The pooling head is an nn.MultiheadAttention (refused); it keeps its heads.",
-)
+SIGLIP = replace(CLIP, name="siglip", classes=(f"{_T}.siglip.modeling_siglip.SiglipAttention",),
+                 notes="The pooling head is an nn.MultiheadAttention (refused); it keeps its heads.")
 
 TORCH_MHA = Family(
     name="torch-mha",
